@@ -1,0 +1,45 @@
+"""`kgen bench MODEL`: images/second of training, sampling and the input pipeline."""
+
+import json
+
+import click
+
+from cli.options import dataclass_options
+from cli.options import split_kwargs
+from kgen.models import families
+from kgen.training import TrainConfig
+
+# Training settings that mean nothing to a benchmark (it writes no run and no export).
+_BENCH_IGNORES = ("epochs", "eval_split", "logdir", "checkpoint_every", "log_every", "export", "fresh")
+
+
+@click.group()
+def bench():
+    """Benchmark a model: train, sample and input-pipeline images/second."""
+
+
+def _bench_command(family):
+    @click.command(name=family.name, help=f"Benchmark {family.name}. Default dataset: {family.default_dataset}.")
+    @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Timed train steps.")
+    @click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=1), help="Untimed train steps first (tracing, compilation).")
+    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+    @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES)
+    @dataclass_options(family.config_class)
+    def command(steps, warmup, as_json, **kwargs):
+        from kgen.training.bench import benchmark
+
+        model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
+        result = benchmark(family.name, model_config, train_config, steps=steps, warmup=warmup)
+        if as_json:
+            click.echo(json.dumps(result, sort_keys=False))
+        else:
+            width = max(len(key) for key in result)
+            for key, value in result.items():
+                shown = f"{value:,.1f}" if isinstance(value, float) else value
+                click.echo(f"{key:<{width}}  {shown}")
+
+    return command
+
+
+for _family in families().values():
+    bench.add_command(_bench_command(_family))

@@ -1,0 +1,15 @@
+"""`kgen export RUN_DIR`: write a SavedModel from a run's latest checkpoint."""
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--export", "export_base", default=None,
+              help="SavedModel base folder (default: saved_models/<model>_<dataset>).")
+def export(run_dir, export_base):
+    """Re-export RUN_DIR's latest checkpoint as a new SavedModel version."""
+    from kgen.export.from_run import export_run
+
+    path = export_run(run_dir, export_base)
+    click.echo(f"SavedModel: {path}")

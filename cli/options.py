@@ -1,0 +1,56 @@
+"""Click options generated from settings dataclasses, so each setting is documented once."""
+
+import dataclasses
+import typing
+
+import click
+
+
+def _click_type(annotation):
+    """(click type, is_flag) for a dataclass field's annotation."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:  # Optional[X]
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+        origin = typing.get_origin(annotation)
+    if origin is typing.Literal:
+        return click.Choice(typing.get_args(annotation)), False
+    if annotation is bool:
+        return bool, True
+    return annotation, False
+
+
+def dataclass_options(config_class, exclude=()):
+    """A decorator adding one option per field of `config_class` (`--field-name`), except
+    the fields named in `exclude`."""
+
+    def decorate(command):
+        for field in reversed(dataclasses.fields(config_class)):
+            if field.name in exclude:
+                continue
+            flag = field.name.replace("_", "-")
+            click_type, is_flag = _click_type(field.type)
+            help_text = field.metadata.get("help", "")
+            extra = {}
+            if "envvar" in field.metadata:
+                extra["envvar"] = field.metadata["envvar"]
+                help_text += f" [env: {field.metadata['envvar']}]"
+            if is_flag:
+                declaration = f"--{flag}/--no-{flag}"
+                command = click.option(declaration, field.name, default=field.default,
+                                       show_default=True, help=help_text)(command)
+            else:
+                command = click.option(f"--{flag}", field.name, type=click_type,
+                                       default=field.default, show_default=field.default is not None,
+                                       help=help_text, **extra)(command)
+        return command
+
+    return decorate
+
+
+def split_kwargs(kwargs, *config_classes):
+    """One config instance per class, each taking its own fields out of `kwargs`."""
+    configs = []
+    for config_class in config_classes:
+        names = {field.name for field in dataclasses.fields(config_class)}
+        configs.append(config_class(**{k: v for k, v in kwargs.items() if k in names}))
+    return configs

@@ -1,0 +1,96 @@
+"""Observation models p(x | params) for images: Bernoulli and discretized logistic.
+
+Each likelihood maps external images (float32 in [0, 1]) to the targets it scores, says how
+many output channels a decoder needs per image channel, gives log p(x | params) per example
+(summed over pixels, in nats) and turns parameters back into external images.
+"""
+
+import math
+
+from keras import ops
+from keras import random
+
+
+class BernoulliLikelihood:
+    """Independent Bernoulli pixels with logits; images are binarized by sampling.
+
+    Sampling x_b ~ Bernoulli(x) at every use is dynamic binarization (the usual protocol for
+    MNIST-like data); images that are already 0/1 pass through unchanged.
+    """
+
+    name = "bernoulli"
+    params_per_channel = 1
+
+    def targets(self, images, seed_generator):
+        noise = random.uniform(ops.shape(images), seed=seed_generator)
+        return ops.cast(noise < images, images.dtype)
+
+    def log_prob(self, targets, logits):
+        # log sigmoid(l) for x=1 and log sigmoid(-l) for x=0, written stably.
+        per_pixel = targets * logits - ops.softplus(logits)
+        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+    def mean(self, logits):
+        return ops.sigmoid(logits)
+
+
+class DiscretizedLogisticLikelihood:
+    """8-bit pixels under a logistic whose mass is integrated over each of the 256 bins.
+
+    As in PixelCNN++ (Salimans et al. 2017): pixel values are scaled to [-1, 1], the bin of
+    value v covers v +- 1/255, and the two edge bins take the whole tail. The decoder gives a
+    mean and a log-scale per pixel and channel (the scale is learned, per pixel).
+    """
+
+    name = "logistic"
+    params_per_channel = 2
+    _MIN_LOG_SCALE = -7.0
+
+    def targets(self, images, seed_generator=None):
+        # Quantize to the 256 levels the data came from, then map to [-1, 1].
+        levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
+        return levels / 127.5 - 1.0
+
+    def log_prob(self, targets, params):
+        mean, log_scale = ops.split(params, 2, axis=-1)
+        log_scale = ops.maximum(log_scale, self._MIN_LOG_SCALE)
+        inv_scale = ops.exp(-log_scale)
+        centred = targets - mean
+        upper = inv_scale * (centred + 1.0 / 255.0)
+        lower = inv_scale * (centred - 1.0 / 255.0)
+        cdf_upper = ops.sigmoid(upper)
+        cdf_lower = ops.sigmoid(lower)
+        log_cdf_upper = upper - ops.softplus(upper)  # log sigmoid(upper), for the 0 bin
+        log_one_minus_cdf_lower = -ops.softplus(lower)  # log(1 - sigmoid(lower)), 255 bin
+        mass = ops.maximum(cdf_upper - cdf_lower, 1e-12)
+        # Where the bin mass underflows, use the density at the bin centre times its width.
+        mid = inv_scale * centred
+        log_density_mid = mid - log_scale - 2.0 * ops.softplus(mid)
+        log_mass_interior = ops.where(
+            mass > 1e-5, ops.log(mass), log_density_mid - math.log(127.5)
+        )
+        per_pixel = ops.where(
+            targets < -0.999,
+            log_cdf_upper,
+            ops.where(targets > 0.999, log_one_minus_cdf_lower, log_mass_interior),
+        )
+        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+    def mean(self, params):
+        mean, _ = ops.split(params, 2, axis=-1)
+        return ops.clip((mean + 1.0) / 2.0, 0.0, 1.0)
+
+
+LIKELIHOODS = {
+    BernoulliLikelihood.name: BernoulliLikelihood,
+    DiscretizedLogisticLikelihood.name: DiscretizedLogisticLikelihood,
+}
+
+
+def get_likelihood(name):
+    """The likelihood registered under `name` ("bernoulli" or "logistic")."""
+    if name not in LIKELIHOODS:
+        raise ValueError(
+            f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."
+        )
+    return LIKELIHOODS[name]()

@@ -1,0 +1,87 @@
+"""SavedModel export in TF Serving's layout: `<base>/<version>/` with named signatures.
+
+Each model's `export_endpoints()` becomes one signature; the model's `serving_default` names
+the one TF Serving calls when none is given. A version is written into a temporary folder and
+renamed into place, so neither TF Serving (which watches the base folder) nor a reader ever
+sees half a model. The model's `.keras` archive is written beside the graph.
+"""
+
+import os
+import shutil
+import tempfile
+
+import tensorflow as tf
+
+from kgen.errors import ModelNotFound
+
+KERAS_ARCHIVE = "model.keras"
+
+
+def _signature_function(endpoint, name):
+    specs = [tf.TensorSpec(shape, dtype, name=arg) for arg, (shape, dtype) in endpoint.inputs.items()]
+    arg_names = list(endpoint.inputs)
+
+    def run(*args):
+        return endpoint.function(**dict(zip(arg_names, args)))
+
+    run.__name__ = name
+    return tf.function(run, input_signature=specs, autograph=False)
+
+
+class _ServingModule(tf.Module):
+    """What the SavedModel tracks: the model's variables and the endpoint functions."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        # Keras variables are tracked explicitly so that no layer's tracking rules matter.
+        self.model_variables = list(model.variables)
+
+
+def versions(base_dir):
+    """Numeric version folders under `base_dir`, ascending."""
+    if not os.path.isdir(base_dir):
+        return []
+    return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
+
+
+def export_saved_model(model, base_dir):
+    """Write `model` as the next version under `base_dir`; return that version's folder."""
+    module = _ServingModule(model)
+    signatures = {}
+    for name, endpoint in model.export_endpoints().items():
+        function = _signature_function(endpoint, name)
+        setattr(module, name, function)
+        signatures[name] = function
+    signatures["serving_default"] = signatures[model.serving_default]
+
+    os.makedirs(base_dir, exist_ok=True)
+    version = (versions(base_dir) or [0])[-1] + 1
+    final = os.path.join(base_dir, str(version))
+    staging = tempfile.mkdtemp(prefix=f".{version}-", dir=base_dir)
+    try:
+        tf.saved_model.save(module, staging, signatures=signatures)
+        model.save(os.path.join(staging, KERAS_ARCHIVE))
+        os.rename(staging, final)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return final
+
+
+def resolve_saved_model(path):
+    """The SavedModel folder at `path`: itself, or its highest numeric version."""
+    if os.path.isfile(os.path.join(path, "saved_model.pb")):
+        return path
+    found = versions(path)
+    if found:
+        return os.path.join(path, str(found[-1]))
+    raise ModelNotFound(
+        f"No SavedModel at {path!r}: expected saved_model.pb there or in a numbered version "
+        "folder. Train one with `kgen fit MODEL` or write one with `kgen export RUN_DIR`."
+    )
+
+
+def load_saved_model(path):
+    """Load the SavedModel at `path` (or its latest version) with TensorFlow alone."""
+    return tf.saved_model.load(resolve_saved_model(path))

@@ -1,0 +1,9 @@
+"""The four model families and the protocol they share; importing registers each family."""
+
+from kgen.models.base import Endpoint
+from kgen.models.base import GenerativeModel
+from kgen.models.registry import ModelFamily
+from kgen.models.registry import families
+from kgen.models.registry import get_family
+from kgen.models.vae import VAE
+from kgen.models.vae_config import VAEConfig

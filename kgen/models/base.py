@@ -1,0 +1,93 @@
+"""The protocol every kgen model offers to generic code (driver, callbacks, exporter, CLI)."""
+
+import dataclasses
+from typing import Callable
+
+import keras
+from keras import ops
+
+from kgen.random import resolve_seed
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A function the exporter writes into a SavedModel as a named signature.
+
+    `inputs` maps each argument name to (shape, dtype), None for a free dimension; the
+    function takes those as keyword arguments and returns a dict of named tensors.
+    """
+
+    function: Callable
+    inputs: dict
+
+
+class GenerativeModel(keras.Model):
+    """Base of the four families: sampling, likelihoods, export endpoints, metric trackers.
+
+    Subclasses set `image_shape` and `num_classes` and implement `sample`; families with a
+    likelihood implement `log_likelihood`. Images outside the model are float32 in [0, 1],
+    shape [N, H, W, C]; each model maps them to its own internal space and back.
+    """
+
+    # Seed of the fixed batch that TensorBoard grids are drawn from, so epochs compare.
+    summary_seed = 1234
+    serving_default = "sample"
+
+    def sample(self, num, seed=None, labels=None):
+        """`num` images in [0, 1]. `seed`: None (the model's generator), an int or a tensor."""
+        raise NotImplementedError
+
+    def log_likelihood(self, images, labels=None):
+        """Per-image log p(x) in nats (exact, a bound or an estimate, as the family allows)."""
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no likelihood; evaluate it by its samples instead."
+        )
+
+    def export_endpoints(self):
+        """Named endpoints for the SavedModel; every family exports at least `sample`."""
+        return {"sample": self.sample_endpoint()}
+
+    def image_summaries(self, images, labels=None):
+        """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
+        num = ops.shape(images)[0]
+        return {"samples": self.sample(num, seed=self.summary_seed, labels=self._cycle_labels(num))}
+
+    def benchmark_extras(self, num):
+        """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
+        return {}
+
+    # --- Helpers for subclasses ---
+
+    def sample_endpoint(self):
+        """`sample(num, seed[, labels])`; with labels, one image per label (num is ignored)."""
+        inputs = {"num": ((), "int32"), "seed": ((), "int64")}
+        if self.num_classes:
+            inputs["labels"] = ((None,), "int32")
+
+        def sample(num, seed, labels=None):
+            return {"images": self.sample(num, seed=seed, labels=labels)}
+
+        return Endpoint(sample, inputs)
+
+    def _cycle_labels(self, num):
+        if not self.num_classes:
+            return None
+        return ops.mod(ops.arange(num, dtype="int32"), self.num_classes)
+
+    def _seed(self, seed, generator):
+        return resolve_seed(seed, generator)
+
+    @staticmethod
+    def unpack(data):
+        """(images, labels or None) from a batch dict, a tuple or a bare tensor."""
+        if isinstance(data, dict):
+            return data["image"], data.get("label")
+        if isinstance(data, (tuple, list)):
+            return data[0], (data[1] if len(data) > 1 else None)
+        return data, None
+
+    def update_trackers(self, per_example):
+        """Feed per-example values into the Mean trackers of the same names; return results."""
+        for tracker in self.metrics:
+            tracker.update_state(per_example[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.metrics}

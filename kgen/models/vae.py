@@ -1,0 +1,214 @@
+"""Variational auto-encoder: the ELBO objective, importance-weighted likelihood, and sampling.
+
+ELBO(x) = E_q(z|x)[log p(x | z)] - KL(q(z | x) || p(z)), with q a diagonal Gaussian whose
+sample is reparameterized (`Sampling`) and the KL to p(z) = N(0, I) taken in closed form.
+"""
+
+import math
+
+import keras
+from keras import ops
+
+from kgen.distributions import gaussian_kl_to_standard_normal
+from kgen.distributions import gaussian_log_prob
+from kgen.distributions import get_likelihood
+from kgen.layers import Sampling
+from kgen.models import tensorflow_steps
+from kgen.models.base import Endpoint
+from kgen.models.base import GenerativeModel
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class VAE(GenerativeModel):
+    """A VAE over images in [0, 1], optionally conditioned on class labels (CVAE).
+
+    Args:
+        encoder: model from image (and label) to (mean, log_variance) of q(z | x).
+        decoder: model from z (and label) to the parameters of p(x | z).
+        likelihood: "bernoulli" (dynamic binarization) or "logistic" (8-bit, discretized).
+        beta: weight of the KL term; 1 gives the ELBO.
+        num_classes: number of labels for a conditional VAE, or None.
+        seed: int or None, seeds the model's random generators.
+    """
+
+    serving_default = "decode"
+
+    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, num_classes=None,
+                 seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if beta < 0:
+            raise ValueError(f"`beta` must be non-negative. Received: beta={beta}")
+        # === Config ===
+        self.likelihood_name = likelihood
+        self.likelihood = get_likelihood(likelihood)
+        self.beta = float(beta)
+        self.num_classes = num_classes
+        self.seed = seed
+        self.image_shape = tuple(encoder.inputs[0].shape[1:])
+        self.latent_dim = int(decoder.inputs[0].shape[-1])
+        # === Layers ===
+        self.encoder = encoder
+        self.decoder = decoder
+        self.sampling = Sampling(seed=seed, name="sampling")
+        self.binarize_seed_generator = keras.random.SeedGenerator(seed, name="binarize_seed")
+        self.prior_seed_generator = keras.random.SeedGenerator(seed, name="prior_seed")
+        # === Metrics ===
+        self.loss_tracker = keras.metrics.Mean(name="loss")
+        self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+        self.built = True  # the networks arrive built
+
+    @staticmethod
+    def likelihood_params_per_channel(likelihood):
+        """Decoder outputs per image channel that `likelihood` needs."""
+        return get_likelihood(likelihood).params_per_channel
+
+    @property
+    def metrics(self):
+        return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
+
+    # --- Networks with the optional label ---
+
+    def _with_label(self, x, labels):
+        if not self.num_classes:
+            return x
+        if labels is None:
+            raise ValueError("This VAE is conditional: pass `labels` (one int per image).")
+        return [ops.convert_to_tensor(x), ops.convert_to_tensor(labels, "int32")]
+
+    def encode(self, images, labels=None):
+        """(mean, log_variance) of q(z | x) for external images."""
+        return self.encoder(self._with_label(self._encoder_input(images), labels))
+
+    def decode(self, z, labels=None):
+        """The mean image in [0, 1] of p(x | z)."""
+        return self.likelihood.mean(self.decoder(self._with_label(z, labels)))
+
+    def reconstruct(self, images, labels=None):
+        """Encode to the posterior mean, decode to the mean image."""
+        mean, _ = self.encode(images, labels)
+        return self.decode(mean, labels)
+
+    def sample(self, num, seed=None, labels=None):
+        if labels is not None:
+            num = ops.shape(labels)[0]
+        z = keras.random.normal(
+            (num, self.latent_dim), seed=self._seed(seed, self.prior_seed_generator)
+        )
+        return self.decode(z, labels)
+
+    def call(self, images, labels=None, training=False):
+        return self.reconstruct(images, labels)
+
+    def _encoder_input(self, images):
+        # The encoder sees what the likelihood scores: 0/1 pixels or [-1, 1] levels. For
+        # external images that means a deterministic view (the mean, not a random draw).
+        if self.likelihood_name == "bernoulli":
+            return images
+        return self.likelihood.targets(images)
+
+    # --- Objective ---
+
+    def per_example_terms(self, data, training=False):
+        """Negative ELBO and its two parts, in nats per image."""
+        images, labels = self.unpack(data)
+        targets = self.likelihood.targets(images, self.binarize_seed_generator)
+        mean, log_variance = self.encoder(self._with_label(targets, labels), training=training)
+        z = self.sampling(mean, log_variance)
+        params = self.decoder(self._with_label(z, labels), training=training)
+        reconstruction = -self.likelihood.log_prob(targets, params)
+        kl = gaussian_kl_to_standard_normal(mean, log_variance)
+        return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+
+    def train_step(self, data):
+        return tensorflow_steps.objective_train_step(self, data)
+
+    def test_step(self, data):
+        return tensorflow_steps.objective_test_step(self, data)
+
+    def elbo(self, images, labels=None):
+        """Per-image ELBO (one posterior sample, closed-form KL), in nats."""
+        terms = self.per_example_terms((images, labels) if labels is not None else images)
+        return -(terms["reconstruction"] + terms["kl"])
+
+    def log_likelihood(self, images, labels=None, num_samples=1000, chunk_size=100):
+        """Importance-weighted estimate of log p(x) (the IWAE bound, Burda et al. 2015).
+
+        log p(x) >= log (1/k) sum_i p(x | z_i) p(z_i) / q(z_i | x), z_i ~ q(z | x). The k
+        samples are drawn `chunk_size` at a time and combined with a running log-sum-exp,
+        so memory stays that of `chunk_size` decoder passes per image.
+        """
+        targets = self.likelihood.targets(images, self.binarize_seed_generator)
+        mean, log_variance = self.encoder(self._with_label(targets, labels))
+        batch = ops.shape(images)[0]
+        total = None
+        for start in range(0, num_samples, chunk_size):
+            k = min(chunk_size, num_samples - start)
+            log_w = self._log_importance_weights(targets, labels, mean, log_variance, k, batch)
+            chunk = ops.logsumexp(log_w, axis=0)
+            total = chunk if total is None else ops.logaddexp(total, chunk)
+        return total - math.log(num_samples)
+
+    def _log_importance_weights(self, targets, labels, mean, log_variance, k, batch):
+        """log p(x, z) - log q(z | x) for k posterior samples per image, shape [k, batch]."""
+        repeat = lambda t: ops.reshape(
+            ops.repeat(t[None], k, axis=0), (k * batch,) + tuple(t.shape[1:])
+        )
+        z_mean, z_log_variance = repeat(mean), repeat(log_variance)
+        z = self.sampling(z_mean, z_log_variance)
+        params = self.decoder(self._with_label(z, None if labels is None else repeat(labels)))
+        log_px_given_z = self.likelihood.log_prob(repeat(targets), params)
+        log_pz = gaussian_log_prob(z, ops.zeros_like(z), ops.zeros_like(z))
+        log_qz = gaussian_log_prob(z, z_mean, z_log_variance)
+        return ops.reshape(log_px_given_z + log_pz - log_qz, (k, batch))
+
+    # --- Protocol ---
+
+    def image_summaries(self, images, labels=None):
+        grids = super().image_summaries(images, labels)
+        # Originals and reconstructions interleaved: each original sits left of its copy.
+        pairs = ops.stack([images, self.reconstruct(images, labels)], axis=1)
+        grids["reconstructions"] = ops.reshape(pairs, (-1,) + tuple(images.shape[1:]))
+        return grids
+
+    def export_endpoints(self):
+        image_spec = ((None,) + self.image_shape, "float32")
+        label_spec = {"labels": ((None,), "int32")} if self.num_classes else {}
+
+        def encode(images, labels=None):
+            mean, log_variance = self.encode(images, labels)
+            return {"mean": mean, "log_variance": log_variance}
+
+        def decode(z, labels=None):
+            return {"images": self.decode(z, labels)}
+
+        def reconstruct(images, labels=None):
+            return {"images": self.reconstruct(images, labels)}
+
+        return {
+            "sample": self.sample_endpoint(),
+            "encode": Endpoint(encode, {"images": image_spec, **label_spec}),
+            "decode": Endpoint(decode, {"z": ((None, self.latent_dim), "float32"), **label_spec}),
+            "reconstruct": Endpoint(reconstruct, {"images": image_spec, **label_spec}),
+        }
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "encoder": keras.saving.serialize_keras_object(self.encoder),
+                "decoder": keras.saving.serialize_keras_object(self.decoder),
+                "likelihood": self.likelihood_name,
+                "beta": self.beta,
+                "num_classes": self.num_classes,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
+        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
+        return cls(**config)

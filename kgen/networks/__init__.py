@@ -1,0 +1,5 @@
+"""Network builders (functional Keras), kept apart from the training objectives."""
+
+from kgen.networks.vae_networks import build_vae_decoder
+from kgen.networks.vae_networks import build_vae_encoder
+from kgen.networks.vae_networks import downsampling_steps

@@ -1,0 +1,91 @@
+"""Throughput of a model's train step, its sampler and its input pipeline, in images/second.
+
+Every family is measured the same way: warm-up steps first (tracing, XLA compilation), then
+timed steps through `fit`, so the figure is what training actually sees.
+"""
+
+import os
+import platform
+import time
+
+import keras
+import tensorflow as tf
+
+from kgen.data import steps_per_epoch
+from kgen.data import training_stream
+from kgen.models import get_family
+from kgen.training.driver import build_model
+from kgen.training.driver import load_data
+from kgen.training.driver import resolve_jit_compile
+from kgen.training.strategy import make_strategy
+
+
+def device_name():
+    """The accelerator's name, or the CPU's with its core count."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def _rate(images, seconds):
+    return images / seconds if seconds > 0 else float("inf")
+
+
+def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sample_batches=2,
+              sample_size=None):
+    """Measure one family; returns the JSON-ready dict (shared keys first)."""
+    family = get_family(family_name)
+    strategy = make_strategy(train_config.strategy)
+    train_config.eval_split = "none"
+    train_data, _, info = load_data(train_config, family)
+    batch = train_config.batch_size
+    steps_per_epoch(info.num_examples, batch)  # fails early, with a clear message, on tiny data
+    seed = 0 if train_config.seed is None else train_config.seed
+    keras.utils.set_random_seed(seed)
+    model = build_model(family, model_config, info, seed, strategy, train_config)
+
+    # Input pipeline alone: batches through the same stream training reads.
+    input_batches = max(steps * 5, 50)
+    iterator = iter(training_stream(train_data, batch, seed))
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(input_batches):
+        next(iterator)
+    input_rate = _rate(input_batches * batch, time.perf_counter() - start)
+
+    stream = training_stream(train_data, batch, seed)
+    model.fit(stream, steps_per_epoch=warmup, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+    train_rate = _rate(steps * batch, time.perf_counter() - start)
+
+    sample_size = sample_size or batch
+    result = {
+        "model": family.name,
+        "device": device_name(),
+        "batch_size": batch,
+        "train_images_per_s": train_rate,
+        "sample_images_per_s": _sample_rate(model, sample_size, sample_batches),
+        "input_images_per_s": input_rate,
+        "dataset": info.name,
+        "image_shape": list(info.image_shape),
+        "strategy": type(strategy).__name__,
+        "replicas": strategy.num_replicas_in_sync,
+        "jit_compile": resolve_jit_compile(train_config.jit_compile, strategy),
+        "mixed_precision": train_config.mixed_precision,
+        "train_steps_timed": steps,
+    }
+    result.update(model.benchmark_extras(sample_size))
+    return result
+
+
+def _sample_rate(model, num, batches):
+    labels = model._cycle_labels(num)
+    draw = tf.function(lambda seed: model.sample(num, seed=seed, labels=labels))
+    draw(tf.constant(0, tf.int64))  # trace
+    start = time.perf_counter()
+    for index in range(batches):
+        keras.ops.convert_to_numpy(draw(tf.constant(index + 1, tf.int64)))
+    return _rate(num * batches, time.perf_counter() - start)

@@ -1,0 +1,71 @@
+"""Settings shared by every family's training run, with documented defaults."""
+
+import dataclasses
+from typing import Literal, Optional
+
+
+def _setting(default, help, **extra):
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """How to train: data, batch, epochs, distribution, logging, checkpoints, export."""
+
+    dataset: Optional[str] = _setting(
+        None,
+        "TFDS name (mnist, fashion_mnist, binarized_mnist, cifar10, celeb_a, ...), a folder of "
+        "png/jpg images (sub-folders are labels) or a .npz with `images` [and `labels`]. "
+        "Default: the model's own.",
+    )
+    data_dir: Optional[str] = _setting(None, "TFDS data directory (default: TFDS's own).")
+    manual_dir: Optional[str] = _setting(
+        None,
+        "Folder with raw dataset files for offline TFDS preparation.",
+        envvar="KGEN_MANUAL_DIR",
+    )
+    limit: Optional[int] = _setting(None, "Use only the first N training examples.")
+    image_size: Optional[int] = _setting(None, "Centre-crop and resize images to this size.")
+    eval_split: str = _setting(
+        "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."
+    )
+    batch_size: int = _setting(128, "Global batch size, split across replicas.")
+    epochs: int = _setting(10, "Number of passes over the training data.")
+    seed: Optional[int] = _setting(
+        None, "Random seed; with one, CPU runs are reproducible (same losses, same samples)."
+    )
+    strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = _setting(
+        "auto", "Distribution: auto = mirrored when more than one GPU is visible."
+    )
+    mixed_precision: bool = _setting(
+        False, "Mixed precision: float16 with loss scaling on GPU, bfloat16 elsewhere."
+    )
+    jit_compile: Literal["auto", "on", "off"] = _setting(
+        "auto", "XLA compilation; auto = on for one GPU, off on CPU and under distribution."
+    )
+    logdir: Optional[str] = _setting(
+        None, "Run directory (default: runs/<model>-<dataset>-<time>, or the unfinished run "
+        "of the same command, which is resumed)."
+    )
+    checkpoint_every: int = _setting(
+        500, "Also checkpoint every N steps (0: only at the end of each epoch)."
+    )
+    log_every: int = _setting(50, "Write step scalars to TensorBoard every N steps.")
+    export: Optional[str] = _setting(
+        None, "SavedModel base folder (default: saved_models/<model>_<dataset>)."
+    )
+    fresh: bool = _setting(False, "Start a new run even if an unfinished one matches.")
+
+    def __post_init__(self):
+        from kgen.errors import ConfigError
+
+        for name in ("batch_size", "epochs"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
+        for name in ("limit", "image_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
+        for name in ("checkpoint_every", "log_every"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more; got {getattr(self, name)}.")
