@@ -27,11 +27,48 @@ class TensorSeed(keras.random.SeedGenerator):
         return ops.cast(self._seed, random_seed_dtype())
 
 
+class ReplicaSeed(keras.random.SeedGenerator):
+    """A generator's next seed, made distinct for each replica of a distribution strategy.
+
+    Under tf.distribute every replica advances the same (mirrored) generator state and so
+    would draw the same noise for its slice of the batch: example i on replica 0 and on
+    replica 1 would share eps. Offsetting the counter half of the seed by the replica id
+    gives each replica its own stream while all replicas stay in step.
+    """
+
+    _REPLICA_STRIDE = 2**32  # far beyond any number of draws a counter makes
+
+    def __init__(self, generator, replica_id):
+        self._generator = generator
+        self._replica_id = replica_id
+
+    def next(self, ordered=True):
+        seed = self._generator.next(ordered)
+        offset = ops.cast(self._replica_id, seed.dtype) * self._REPLICA_STRIDE
+        return seed + ops.cast(ops.stack([0, 1]), seed.dtype) * offset
+
+
+def _replica_id():
+    """This replica's index when several replicas run in sync, else None."""
+    if keras.backend.backend() != "tensorflow":
+        return None
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return None
+    return context.replica_id_in_sync_group
+
+
 def resolve_seed(seed, generator):
-    """The seed to hand to `keras.random`: the model's generator when `seed` is None, the
-    int itself, or a `TensorSeed` for a tensor (a traced or exported function's input)."""
+    """The seed to hand to `keras.random`.
+
+    None: `generator`, per replica (see ReplicaSeed). An int or a SeedGenerator: as given.
+    A tensor (a traced or exported function's input): a stateless `TensorSeed`.
+    """
     if seed is None:
-        return generator
+        replica = _replica_id()
+        return generator if replica is None else ReplicaSeed(generator, replica)
     if isinstance(seed, (int, keras.random.SeedGenerator)):
         return seed
     return TensorSeed(seed)

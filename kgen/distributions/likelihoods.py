@@ -10,6 +10,8 @@ import math
 from keras import ops
 from keras import random
 
+from kgen.random import resolve_seed
+
 
 class BernoulliLikelihood:
     """Independent Bernoulli pixels with logits; images are binarized by sampling.
@@ -22,7 +24,7 @@ class BernoulliLikelihood:
     params_per_channel = 1
 
     def targets(self, images, seed_generator):
-        noise = random.uniform(ops.shape(images), seed=seed_generator)
+        noise = random.uniform(ops.shape(images), seed=resolve_seed(None, seed_generator))
         return ops.cast(noise < images, images.dtype)
 
     def log_prob(self, targets, logits):

@@ -3,6 +3,8 @@
 import keras
 from keras import ops
 
+from kgen.random import resolve_seed
+
 
 @keras.saving.register_keras_serializable(package="kgen")
 class Sampling(keras.layers.Layer):
@@ -25,7 +27,7 @@ class Sampling(keras.layers.Layer):
     def call(self, mean, log_variance, seed=None):
         """`seed` overrides the layer's generator (an int, or a `kgen.random.TensorSeed`)."""
         eps = keras.random.normal(
-            ops.shape(mean), dtype=mean.dtype, seed=self.seed_generator if seed is None else seed
+            ops.shape(mean), dtype=mean.dtype, seed=resolve_seed(seed, self.seed_generator)
         )
         return mean + ops.exp(0.5 * log_variance) * eps
 

@@ -97,8 +97,10 @@ class VAE(GenerativeModel):
         )
         return self.decode(z, labels)
 
-    def call(self, images, labels=None, training=False):
-        return self.reconstruct(images, labels)
+    def call(self, inputs, labels=None, training=False):
+        """Reconstructions of a batch: images, or a batch dict/tuple as `fit` passes it."""
+        images, batch_labels = self.unpack(inputs)
+        return self.reconstruct(images, batch_labels if labels is None else labels)
 
     def _encoder_input(self, images):
         # The encoder sees what the likelihood scores: 0/1 pixels or [-1, 1] levels. For

@@ -56,9 +56,9 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
     input_rate = _rate(input_batches * batch, time.perf_counter() - start)
 
     stream = training_stream(train_data, batch, seed)
-    model.fit(stream, steps_per_epoch=warmup, epochs=1, verbose=0)
+    model.fit(stream, steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
     start = time.perf_counter()
-    model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0)
+    model.fit(stream, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
     train_rate = _rate(steps * batch, time.perf_counter() - start)
 
     sample_size = sample_size or batch

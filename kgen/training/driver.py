@@ -195,7 +195,7 @@ def _fit_from(model, stream, start_step, per_epoch, epochs, validation, callback
     metrics = {}
     if epoch >= epochs:
         return metrics
-    common = dict(validation_data=validation, callbacks=callbacks, verbose=verbose)
+    common = dict(validation_data=validation, callbacks=callbacks, verbose=verbose, shuffle=False)
     if offset:
         history = model.fit(
             stream(start_step),

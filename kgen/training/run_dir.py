@@ -61,12 +61,13 @@ def identity(record):
     train = {k: v for k, v in record["train_config"].items() if k not in _NOT_IDENTITY}
     if record.get("seed_given") is False:
         train.pop("seed", None)
-    return {
+    key = {
         "family": record["family"],
         "dataset": record["dataset"],
         "model_config": record["model_config"],
         "train_config": train,
     }
+    return json.loads(json.dumps(key))  # as stored: tuples become lists
 
 
 def open_run(record, logdir=None, runs_root="runs", fresh=False):

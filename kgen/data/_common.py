@@ -1,0 +1,57 @@
+"""Pieces shared by every data source: the DatasetInfo record and image helpers."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import tensorflow as tf
+
+from kgen.errors import DataError
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What a model and a run directory need to know about a loaded split."""
+
+    name: str  # short name for run dirs: TFDS name, folder basename, or npz stem
+    image_shape: tuple  # (H, W, C) after any resize
+    num_classes: int | None  # None when unlabelled
+    num_examples: int  # examples in the loaded split, after limit
+    split: str
+
+
+def check_limit(limit: int | None) -> None:
+    """Raises DataError unless `limit` is None or a positive int."""
+    if limit is not None and (not isinstance(limit, int) or limit <= 0):
+        raise DataError(f"limit={limit!r} is not a positive number of examples; pass --limit N with N >= 1 or omit it.")
+
+
+def check_only_train(split: str, source: str) -> None:
+    """Folder and npz sources hold one unsplit collection, exposed as "train"."""
+    if split != "train":
+        raise DataError(
+            f"split {split!r} does not exist for {source}: folder and .npz sources have only the split "
+            f"'train' (all examples); use split 'train' or make a separate folder/.npz for held-out data."
+        )
+
+
+def square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
+    """Centre-crops a float [H, W, C] image to a square, then resizes it to size x size.
+
+    Cropping first keeps the aspect ratio (no squashed faces); bilinear with antialias
+    behaves like an area filter when shrinking and stays smooth when enlarging.
+    """
+    shape = tf.shape(image)
+    side = tf.minimum(shape[0], shape[1])
+    top = (shape[0] - side) // 2
+    left = (shape[1] - side) // 2
+    image = image[top : top + side, left : left + side, :]
+    image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
+    # Interpolation can overshoot by a rounding error; models assume [0, 1] exactly.
+    return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def check_image_size(image_size: int | None) -> None:
+    """Raises DataError unless `image_size` is None or a positive int."""
+    if image_size is not None and (not isinstance(image_size, int) or image_size <= 0):
+        raise DataError(f"image_size={image_size!r} is not a positive pixel count; pass --image-size N with N >= 1 or omit it.")
