@@ -35,8 +35,9 @@ SUMMARY_IMAGES = 32  # images in each TensorBoard grid
 
 @dataclasses.dataclass
 class FitResult:
-    """Where a run's outputs went, and how it ended."""
+    """The trained model, where a run's outputs went, and how it ended."""
 
+    model: keras.Model
     run_dir: str
     checkpoint_dir: str
     export_dir: str | None
@@ -71,7 +72,7 @@ def dtype_policy(mixed_precision):
     """Set the global Keras dtype policy for building a model, then restore it."""
     previous = keras.config.dtype_policy()
     if mixed_precision:
-        on_gpu = bool(tf.config.list_logical_devices("GPU"))
+        on_gpu = bool(tf.config.list_physical_devices("GPU"))
         keras.config.set_dtype_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
     try:
         yield
@@ -179,6 +180,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
         export_base = train_config.export or os.path.join("saved_models", f"{family.name}_{info.name}")
         export_dir = export_saved_model(model, export_base)
     return FitResult(
+        model=model,
         run_dir=run.path,
         checkpoint_dir=run.checkpoint_dir,
         export_dir=export_dir,

@@ -11,16 +11,20 @@ STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 
 
 class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """MultiWorkerMirroredStrategy whose `reduce` accepts scalar per-replica values.
+    """MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3.15's `fit` hands it.
 
-    Keras 3.15 `fit` reduces each step's metrics with `strategy.reduce("MEAN", v, axis=0)`
-    when the strategy is multi-worker (keras/src/backend/tensorflow/trainer.py,
-    `reduce_per_replica`). A scalar has no axis 0, so every model returning scalar metrics
-    fails. Reducing a scalar across replicas is what `axis=None` means, so we drop the axis
-    for rank-0 values and leave every other call untouched.
+    Two calls in keras/src/backend/tensorflow/trainer.py fail on the stock strategy:
+    - `reduce_per_replica` reduces each step's metrics with `reduce("MEAN", v, axis=0)`; a
+      scalar metric has no axis 0. Reducing a scalar across replicas is what `axis=None`
+      means, so rank-0 values drop the axis.
+    - `_symbolic_build` reduces a whole batch (a dict of per-replica tensors) in one call;
+      the multi-worker `reduce` takes one value. Nested structures are reduced leaf by leaf.
+    Every other call goes through untouched.
     """
 
     def reduce(self, reduce_op, value, axis=None):
+        if isinstance(value, (dict, list, tuple)):
+            return tf.nest.map_structure(lambda leaf: self.reduce(reduce_op, leaf, axis), value)
         if axis is not None and _is_scalar(value):
             axis = None
         return super().reduce(reduce_op, value, axis=axis)
@@ -41,11 +45,13 @@ def make_strategy(name="auto", devices=None):
     """
     if name not in STRATEGIES:
         raise ConfigError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
-    gpus = tf.config.list_logical_devices("GPU")
+    # Physical, not logical, devices: listing logical ones starts TensorFlow's runtime, after
+    # which MultiWorkerMirroredStrategy can no longer configure its collective ops.
+    gpus = tf.config.list_physical_devices("GPU")
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one-device"
     if name == "one-device":
-        return tf.distribute.OneDeviceStrategy(devices[0] if devices else gpus[0].name if gpus else "/cpu:0")
+        return tf.distribute.OneDeviceStrategy(devices[0] if devices else "/gpu:0" if gpus else "/cpu:0")
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     if "TF_CONFIG" not in os.environ:
@@ -73,5 +79,5 @@ def default_jit_compile(strategy):
     Measured: on the 2-core CPU XLA made the conv VAE's train step slower (see `kgen bench
     --jit-compile`), and Keras turns `jit_compile="auto"` off under distribution strategies.
     """
-    on_gpu = bool(tf.config.list_logical_devices("GPU"))
+    on_gpu = bool(tf.config.list_physical_devices("GPU"))
     return on_gpu and isinstance(strategy, tf.distribute.OneDeviceStrategy)

@@ -1,0 +1,31 @@
+"""One worker of the two-process MultiWorkerMirroredStrategy test (run by test_multiworker.py).
+
+Usage: python multiworker_worker.py DATA_DIR WORK_DIR OUT.npz, with TF_CONFIG set.
+"""
+
+import sys
+
+import numpy as np
+
+from kgen.models import VAEConfig
+from kgen.training import TrainConfig
+from kgen.training import fit
+
+
+def main(data_dir, work_dir, out_path):
+    result = fit(
+        "vae",
+        VAEConfig(latent_dim=8, base_filters=8, hidden_units=64),
+        TrainConfig(
+            dataset="mnist", data_dir=data_dir, limit=128, batch_size=32, epochs=2, seed=3,
+            strategy="multi-worker", logdir=f"{work_dir}/run", export=f"{work_dir}/export",
+            checkpoint_every=2,
+        ),
+        verbose=0,
+    )
+    weights = {f"w{i}": w.numpy() for i, w in enumerate(result.model.weights)}
+    np.savez(out_path, step=result.final_step, **weights)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:])
