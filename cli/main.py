@@ -37,3 +37,7 @@ def _register_commands():
 
 
 _register_commands()
+
+
+if __name__ == "__main__":
+    main()

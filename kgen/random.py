@@ -60,6 +60,16 @@ def _replica_id():
     return context.replica_id_in_sync_group
 
 
+def sub_seed(seed, index):
+    """A distinct seed for a model's `index`-th generator, derived from the model's seed.
+
+    Generators built from one int share their whole state sequence, so two of them (say
+    binarization noise and the reparameterization eps) would draw from the same key at
+    every step and their noise would be correlated. None stays None (fresh random seeds).
+    """
+    return None if seed is None else (seed * 1_000_003 + index) % 2**31
+
+
 def resolve_seed(seed, generator):
     """The seed to hand to `keras.random`.
 

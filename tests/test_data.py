@@ -226,15 +226,24 @@ def test_training_stream_is_deterministic_per_seed():
     first = _label_batches(training_stream(_indexed(), 4, seed=1), 10)
     assert first == _label_batches(training_stream(_indexed(), 4, seed=1), 10)
     assert first != _label_batches(training_stream(_indexed(), 4, seed=2), 10)
-    flat = sum(first, [])
-    # Each epoch is a permutation of the data, reshuffled between epochs.
-    assert sorted(flat[:10]) == sorted(flat[10:20]) == list(range(10)) and flat[:10] != flat[10:20]
+    # 10 examples in batches of 4: each epoch is 2 batches of 8 distinct examples (the
+    # remainder is dropped, as steps_per_epoch counts), and epochs are shuffled differently.
     assert all(len(batch) == 4 for batch in first)
+    epochs = [first[i] + first[i + 1] for i in range(0, 10, 2)]
+    assert all(len(set(epoch)) == 8 and set(epoch) <= set(range(10)) for epoch in epochs)
+    assert len({tuple(epoch) for epoch in epochs}) > 1
+
+
+def test_iterating_the_stream_again_replays_it():
+    # Keras's fit iterates a dataset once to build the model, then again to train; both
+    # passes must see the same order, or a resumed run would train on other batches.
+    stream = training_stream(_indexed(), 4, seed=1)
+    assert _label_batches(stream, 7) == _label_batches(stream, 7)
 
 
 @pytest.mark.parametrize("skip", [1, 2, 3, 7])
 def test_skip_batches_shifts_the_stream_exactly(skip):
-    # 10 examples in batches of 4: batches 2, 4 and 7 straddle an epoch boundary.
+    # Two batches per epoch, so skips of 2 and 7 start at and inside later epochs.
     full = _label_batches(training_stream(_indexed(), 4, seed=3), skip + 5)
     assert _label_batches(training_stream(_indexed(), 4, seed=3, skip_batches=skip), 5) == full[skip:]
 

@@ -120,3 +120,10 @@ def test_keras_archive_round_trip_gives_identical_outputs(tmp_path, conditional)
     np.testing.assert_array_equal(model.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy(),
                                   loaded.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy())
     assert loaded.get_config()["beta"] == model.beta
+
+
+def test_each_random_generator_has_its_own_stream():
+    model = build_small_vae(seed=5)
+    states = [tuple(g.state.numpy()) for g in
+              (model.sampling.seed_generator, model.binarize_seed_generator, model.prior_seed_generator)]
+    assert len(set(states)) == 3, states

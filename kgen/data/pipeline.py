@@ -21,6 +21,9 @@ def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
     return dataset.with_options(options)
 
 
+_STREAM_GRAPH_SEED = 20_161_101  # any non-zero constant
+
+
 def training_stream(
     dataset: tf.data.Dataset,
     global_batch_size: int,
@@ -30,22 +33,42 @@ def training_stream(
     shuffle_buffer: int = 10_000,
     cache: bool = True,
 ) -> tf.data.Dataset:
-    """cache -> shuffle(seed, reshuffle_each_iteration=True) -> repeat() -> batch(global, drop_remainder=True)
-    -> skip(skip_batches) -> prefetch(AUTOTUNE).
+    """An infinite stream of global batches: epoch e is the data shuffled with a seed derived
+    from (seed, e), cut into floor(N / batch) batches; the first `skip_batches` are left out.
 
-    Infinite and deterministic for a given seed, so that a resumed run that skips the batches
-    already consumed sees exactly the batches an uninterrupted run would. Batches are
-    global (all replicas); drop_remainder keeps their shape static for XLA and distribution.
+    Each epoch's order is a pure function of (seed, epoch), not of how often the dataset
+    object was iterated before (Keras's `fit` iterates it once to build the model, then
+    again to train; a reshuffling dataset would hand the two different orders). So a resumed
+    run that skips the batches it already consumed sees exactly what an uninterrupted run
+    would, and starting at a late epoch costs nothing. Batches never straddle two epochs,
+    matching `steps_per_epoch`; drop_remainder keeps shapes static for XLA and distribution.
     """
     if cache:
         dataset = dataset.cache()
-    # Shuffle before repeat: every epoch is a full permutation, and batches straddle epochs
-    # only through the (deterministic) repeat, so skip() reproduces the exact position.
-    dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.repeat().batch(global_batch_size, drop_remainder=True)
-    if skip_batches:
-        dataset = dataset.skip(skip_batches)
-    return _shard_by_data(dataset.prefetch(tf.data.AUTOTUNE))
+    num_examples = _count(dataset)
+    per_epoch = steps_per_epoch(num_examples, global_batch_size)
+    first_epoch, offset = divmod(skip_batches, per_epoch)
+
+    def epoch_batches(epoch):
+        # Inside this traced function the graph-level seed is ours: the order then depends
+        # on (seed, epoch) alone, never on the caller's global seed. It must not be 0: TF
+        # compares the seed pair with (0, 0) in Python, which a tensor op seed cannot take.
+        tf.random.set_seed(_STREAM_GRAPH_SEED)
+        epoch_seed = tf.constant(seed, tf.int64) * 1_000_003 + epoch
+        shuffled = dataset.shuffle(shuffle_buffer, seed=epoch_seed, reshuffle_each_iteration=False)
+        return shuffled.batch(global_batch_size, drop_remainder=True)
+
+    stream = tf.data.Dataset.range(first_epoch, tf.int64.max).flat_map(epoch_batches)
+    if offset:
+        stream = stream.skip(offset)
+    return _shard_by_data(stream.prefetch(tf.data.AUTOTUNE))
+
+
+def _count(dataset: tf.data.Dataset) -> int:
+    cardinality = int(dataset.cardinality())
+    if cardinality >= 0:
+        return cardinality
+    return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
 def evaluation_batches(dataset: tf.data.Dataset, global_batch_size: int, *, cache: bool = True) -> tf.data.Dataset:

@@ -52,6 +52,15 @@ class GenerativeModel(keras.Model):
         num = ops.shape(images)[0]
         return {"samples": self.sample(num, seed=self.summary_seed, labels=self._cycle_labels(num))}
 
+    def build_optimizer_state(self):
+        """Create the optimizer's slot variables now, so a checkpoint can restore them.
+
+        Keras optimizers create their slots lazily on the first step, too late for
+        tf.train.Checkpoint, which would silently drop the saved Adam moments. Families
+        with several optimizers build each with its own variables.
+        """
+        self.optimizer.build(self.trainable_variables)
+
     def benchmark_extras(self, num):
         """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
         return {}

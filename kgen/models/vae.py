@@ -16,6 +16,7 @@ from kgen.layers import Sampling
 from kgen.models import tensorflow_steps
 from kgen.models.base import Endpoint
 from kgen.models.base import GenerativeModel
+from kgen.random import sub_seed
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -49,9 +50,9 @@ class VAE(GenerativeModel):
         # === Layers ===
         self.encoder = encoder
         self.decoder = decoder
-        self.sampling = Sampling(seed=seed, name="sampling")
-        self.binarize_seed_generator = keras.random.SeedGenerator(seed, name="binarize_seed")
-        self.prior_seed_generator = keras.random.SeedGenerator(seed, name="prior_seed")
+        self.sampling = Sampling(seed=sub_seed(seed, 0), name="sampling")
+        self.binarize_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="binarize_seed")
+        self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 2), name="prior_seed")
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction")

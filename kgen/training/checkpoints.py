@@ -27,6 +27,7 @@ class TrainingState:
     """
 
     def __init__(self, model, directory, max_to_keep=3):
+        self.model = model
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
             model=model, model_variables=list(model.variables), step=self.step
@@ -39,7 +40,8 @@ class TrainingState:
         """Restore the newest checkpoint if there is one; return the global step."""
         latest = self.manager.latest_checkpoint
         if latest:
-            self.checkpoint.restore(latest).expect_partial()
+            self.model.build_optimizer_state()
+            self.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.step.numpy())
 
     def restore_weights(self):

@@ -142,7 +142,8 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
 
     model = build_model(family, model_config, info, seed, strategy, train_config)
     state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory())
-    start_step = state.restore()
+    with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
+        start_step = state.restore()
 
     batch_size = train_config.batch_size
     per_epoch = steps_per_epoch(info.num_examples, batch_size)

@@ -1,0 +1,122 @@
+"""The command line: a short fit end to end, sample, export, and clean errors on bad input."""
+
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from cli.main import main
+
+SMALL_VAE = ["--latent-dim", "8", "--base-filters", "8", "--hidden-units", "64"]
+
+
+@pytest.fixture
+def in_tmp(tmp_path, monkeypatch):
+    """Run in an empty folder, so runs/ and saved_models/ land there."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_clean_error(result, *fragments):
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, tfds_data_dir, mnist_small):
+    """One short `kgen fit vae` run shared by the tests that inspect its outputs."""
+    folder = tmp_path_factory.mktemp("fitted")
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = invoke("fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32,
+                        "--data-dir", tfds_data_dir, "--seed", 0, "--checkpoint-every", 2,
+                        "--log-every", 1, *SMALL_VAE)
+    finally:
+        os.chdir(cwd)
+    assert result.exit_code == 0, result.output
+    return folder, result.output
+
+
+def test_fit_writes_logs_checkpoints_and_export_and_says_where(fitted):
+    folder, output = fitted
+    (run_dir,) = (folder / "runs").iterdir()
+    assert f"Run directory: runs/{run_dir.name}" in output
+    assert "saved_models/vae_mnist/1" in output
+    assert (run_dir / "run.json").is_file()
+    assert any((run_dir / "checkpoints").glob("ckpt-4.index"))  # 128 / 32 = 4 steps
+    events = {p.parent.name for p in run_dir.rglob("events.out.tfevents.*")}
+    assert events == {"train", "validation", "hparams"}
+    assert (folder / "saved_models" / "vae_mnist" / "1" / "saved_model.pb").is_file()
+
+
+def test_tensorboard_has_step_and_epoch_scalars_and_image_grids(fitted):
+    import tensorflow as tf
+
+    folder, _ = fitted
+    (run_dir,) = (folder / "runs").iterdir()
+    tags = set()
+    for path in (run_dir / "train").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"batch_loss", "epoch_loss", "epoch_kl", "epoch_reconstruction", "samples", "reconstructions"} <= tags
+
+
+def test_sample_writes_a_png_grid(fitted):
+    import matplotlib.image
+
+    folder, _ = fitted
+    out = folder / "grid.png"
+    result = invoke("sample", folder / "saved_models" / "vae_mnist", "--num", 9, "--seed", 0, "--out", out)
+    assert result.exit_code == 0, result.output
+    grid = matplotlib.image.imread(out)
+    assert grid.shape[:2] == (3 * 29 - 1, 3 * 29 - 1)  # 3x3 images of 28 px, 1 px gaps
+
+
+def test_export_from_a_run_directory_adds_a_version(fitted, monkeypatch):
+    folder, _ = fitted
+    monkeypatch.chdir(folder)
+    (run_dir,) = (folder / "runs").iterdir()
+    result = invoke("export", run_dir, "--export", folder / "re-exported")
+    assert result.exit_code == 0, result.output
+    assert (folder / "re-exported" / "1" / "saved_model.pb").is_file()
+
+
+def test_version_and_help():
+    assert invoke("--version").output.startswith("kgen, version")
+    for command in (["--help"], ["fit", "vae", "--help"], ["sample", "--help"], ["export", "--help"],
+                    ["bench", "vae", "--help"]):
+        result = invoke(*command)
+        assert result.exit_code == 0 and "Usage" in result.output
+
+
+@pytest.mark.parametrize(
+    "args,fragments",
+    [
+        (["fit", "vae", "--dataset", "no_such_dataset"], ["no_such_dataset"]),
+        (["fit", "vae", "--batch-size", "0"], ["--batch-size", "0"]),
+        (["fit", "vae", "--likelihood", "gaussian"], ["gaussian"]),
+        (["fit", "vae", "--strategy", "multi-worker", "--dataset", "{npz}"], ["TF_CONFIG"]),
+        (["fit", "vae", "--dataset", "{empty}"], ["{empty}"]),
+        (["fit", "vae", "--dataset", "{npz}", "--batch-size", "64"], ["--batch-size"]),
+        (["sample", "{missing}"], ["No SavedModel", "{missing}"]),
+        (["sample", "{missing}", "--num", "0"], ["--num"]),
+        (["export", "{empty}"], ["not a kgen run directory"]),
+    ],
+)
+def test_bad_input_gives_one_clear_message(in_tmp, monkeypatch, args, fragments):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    empty = in_tmp / "empty_folder"
+    empty.mkdir()
+    np.savez(in_tmp / "tiny.npz", images=np.zeros((8, 28, 28), np.uint8))
+    names = {"empty": str(empty), "npz": str(in_tmp / "tiny.npz"), "missing": str(in_tmp / "missing")}
+    args = [a.format(**names) for a in args]
+    fragments = [f.format(**names) for f in fragments]
+    assert_clean_error(invoke(*args), *fragments)

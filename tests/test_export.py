@@ -1,0 +1,92 @@
+"""SavedModel export: signatures, atomic versions, and loading with TensorFlow alone."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from helpers import binary_batch
+from helpers import build_small_vae
+from kgen.errors import ModelNotFound
+from kgen.export import export_saved_model
+from kgen.export import load_saved_model
+from kgen.export import resolve_saved_model
+
+# Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
+TF_ONLY_LOADER = """
+import sys, json, numpy as np, tensorflow as tf
+path, z_path, labels, out_path = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+inputs = {"z": tf.constant(np.load(z_path))}
+if labels != "none":
+    inputs["labels"] = tf.constant(json.loads(labels), tf.int32)
+np.save(out_path, loaded.signatures["decode"](**inputs)["images"].numpy())
+assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
+"""
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_path, conditional):
+    model = build_small_vae(conditional=conditional)
+    path = export_saved_model(model, str(tmp_path / "vae"))
+    z = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
+    labels = [0, 1, 2, 3, 9] if conditional else None
+    np.save(tmp_path / "z.npy", z)
+    result = subprocess.run(
+        [sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "z.npy"),
+         json.dumps(labels) if labels else "none", str(tmp_path / "out.npy")],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), model.decode(z, labels).numpy())
+
+
+def test_signatures_and_serving_default(tmp_path):
+    model = build_small_vae()
+    loaded = load_saved_model(export_saved_model(model, str(tmp_path / "vae")))
+    assert set(loaded.signatures) == {"sample", "encode", "decode", "reconstruct", "serving_default"}
+    images, _ = binary_batch(num=3)
+    outputs = loaded.signatures["encode"](images=tf.constant(images))
+    np.testing.assert_allclose(outputs["mean"].numpy(), model.encode(images)[0].numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(loaded.signatures["reconstruct"](images=tf.constant(images))["images"].numpy(),
+                               model.reconstruct(images).numpy(), rtol=1e-5, atol=1e-6)
+    # serving_default is decode, and every signature keeps a batch dimension (TF Serving REST).
+    z = tf.zeros((2, 8))
+    np.testing.assert_array_equal(loaded.signatures["serving_default"](z=z)["images"].numpy(),
+                                  loaded.signatures["decode"](z=z)["images"].numpy())
+    sample = loaded.signatures["sample"]
+    first = sample(num=tf.constant(4), seed=tf.constant(11, tf.int64))["images"].numpy()
+    assert first.shape == (4, 28, 28, 1)
+    np.testing.assert_array_equal(first, sample(num=tf.constant(4), seed=tf.constant(11, tf.int64))["images"].numpy())
+    np.testing.assert_array_equal(first, model.sample(4, seed=tf.constant(11, tf.int64)).numpy())
+
+
+def test_versions_are_added_atomically_and_resolved(tmp_path):
+    model = build_small_vae()
+    base = tmp_path / "vae"
+    first, second = export_saved_model(model, str(base)), export_saved_model(model, str(base))
+    assert first.endswith("/1") and second.endswith("/2")
+    assert resolve_saved_model(str(base)) == second
+    assert resolve_saved_model(first) == first
+    assert sorted(p.name for p in base.iterdir()) == ["1", "2"]  # no staging folders left
+    assert (base / "2" / "model.keras").is_file()
+
+
+def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
+    model = build_small_vae()
+
+    def broken_save(*args, **kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(tf.saved_model, "save", broken_save)
+    with pytest.raises(RuntimeError, match="disk full"):
+        export_saved_model(model, str(tmp_path / "vae"))
+    assert list((tmp_path / "vae").iterdir()) == []
+
+
+def test_missing_saved_model_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelNotFound, match="No SavedModel"):
+        resolve_saved_model(str(tmp_path / "nothing"))

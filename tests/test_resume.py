@@ -1,0 +1,99 @@
+"""Checkpoints: a killed run resumes where it stopped and ends as if never interrupted; a NaN
+loss stops training and keeps the last good checkpoint."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from keras import ops
+
+from helpers import small_vae_config
+from kgen.errors import TrainingDiverged
+from kgen.export.from_run import model_from_run
+from kgen.models import VAE
+from kgen.training import TrainConfig
+from kgen.training import fit
+
+FIT = ["-m", "cli.main", "fit", "vae", "--limit", "512", "--batch-size", "16", "--epochs", "2",
+       "--seed", "5", "--checkpoint-every", "4", "--latent-dim", "8", "--base-filters", "8",
+       "--hidden-units", "64", "--eval-split", "none"]
+
+
+def _run_fit(cwd, data_dir, extra=()):
+    return subprocess.run([sys.executable, *FIT, "--data-dir", str(data_dir), *extra], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def _latest_step(checkpoints):
+    state = checkpoints / "checkpoint"
+    if not state.is_file():
+        return 0
+    first = state.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-N"
+    return int(first.rsplit("-", 1)[1].rstrip('"'))
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data_dir, mnist_small):
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = dict(os.environ, PYTHONPATH=repo)
+    interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
+    interrupted.mkdir()
+    straight.mkdir()
+
+    process = subprocess.Popen([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=interrupted,
+                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    checkpoints = None
+    while time.time() < deadline:
+        found = list((interrupted / "runs").glob("*/checkpoints")) if (interrupted / "runs").exists() else []
+        if found and _latest_step(found[0]) >= 8:
+            checkpoints = found[0]
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert checkpoints is not None, "no checkpoint appeared"
+    killed_at = _latest_step(checkpoints)
+    assert 8 <= killed_at < 64, f"the run was not killed mid-way (step {killed_at} of 64)"
+
+    resumed = subprocess.run([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=interrupted,
+                             env=env, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"Resumed from step {killed_at}." in resumed.stdout
+    assert len(list((interrupted / "runs").iterdir())) == 1  # the same run, not a new one
+    assert _latest_step(checkpoints) == 64
+
+    clean = subprocess.run([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=straight,
+                           env=env, capture_output=True, text=True, timeout=600)
+    assert clean.returncode == 0, clean.stderr[-3000:]
+    (run_a,), (run_b,) = (interrupted / "runs").iterdir(), (straight / "runs").iterdir()
+    model_a, _ = model_from_run(str(run_a))
+    model_b, _ = model_from_run(str(run_b))
+    for a, b in zip(model_a.weights, model_b.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6, err_msg=a.path)
+
+
+def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
+    tmp_path, tfds_data_dir, mnist_small, monkeypatch
+):
+    original = VAE.per_example_terms
+
+    def nan_from_step_6(self, data, training=False):
+        terms = original(self, data, training)
+        poison = ops.where(self.optimizer.iterations >= 6, float("nan"), 0.0)
+        return {**terms, "loss": terms["loss"] + poison}
+
+    monkeypatch.setattr(VAE, "per_example_terms", nan_from_step_6)
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=256, batch_size=32, epochs=2,
+                         seed=0, checkpoint_every=2, eval_split="none", logdir=str(tmp_path / "run"),
+                         export=str(tmp_path / "export"))
+    with pytest.raises(TrainingDiverged, match="NaN or infinite at step 7"):
+        fit("vae", small_vae_config(), config, verbose=0)
+    assert _latest_step(tmp_path / "run" / "checkpoints") == 6
+    model, record = model_from_run(str(tmp_path / "run"))
+    assert record["status"] == "diverged"
+    assert all(np.all(np.isfinite(w.numpy())) for w in model.weights)
+    assert not (tmp_path / "export").exists()
