@@ -23,16 +23,17 @@ class KgenGroup(click.Group):
 @click.group(cls=KgenGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, "--version", prog_name="kgen")
 def main():
-    """Deep generative models of images: PixelCNN, VAE, GAN, WGAN-GP on Keras 3."""
+    """Deep generative models of images on Keras 3: train, sample, evaluate, export, benchmark."""
 
 
 def _register_commands():
     from cli.bench import bench
+    from cli.eval import eval_command
     from cli.export import export
     from cli.fit import fit
     from cli.sample import sample
 
-    for command in (fit, sample, export, bench):
+    for command in (fit, sample, export, eval_command, bench):
         main.add_command(command)
 
 

@@ -120,3 +120,27 @@ def test_bad_input_gives_one_clear_message(in_tmp, monkeypatch, args, fragments)
     args = [a.format(**names) for a in args]
     fragments = [f.format(**names) for f in fragments]
     assert_clean_error(invoke(*args), *fragments)
+
+
+def test_eval_reports_elbo_and_iwae_in_nats_and_bits(fitted, tfds_data_dir, monkeypatch):
+    import json
+
+    folder, _ = fitted
+    monkeypatch.chdir(folder)
+    (run_dir,) = (folder / "runs").iterdir()
+    out = folder / "eval.json"
+    result = invoke("eval", run_dir, "--limit", 40, "--batch-size", 20, "--num-samples", 8,
+                    "--data-dir", tfds_data_dir, "--json", out)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    assert report["num_images"] == 40 and report["split"] == "test" and report["dataset"] == "mnist"
+    for name in ("negative_elbo", "iwae_nll"):
+        nats = report[name]["nats"]
+        assert 0 < nats < 1000
+        assert abs(report[name]["bits_per_dim"] - nats / (784 * np.log(2))) < 1e-6
+    assert "negative_elbo" in result.output and "bits/dim" in result.output
+
+
+def test_eval_of_a_saved_model_needs_a_dataset(fitted):
+    folder, _ = fitted
+    assert_clean_error(invoke("eval", folder / "saved_models" / "vae_mnist"), "--dataset")

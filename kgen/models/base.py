@@ -43,6 +43,12 @@ class GenerativeModel(keras.Model):
             f"{type(self).__name__} defines no likelihood; evaluate it by its samples instead."
         )
 
+    def negative_log_likelihoods(self, images, labels=None, num_samples=None):
+        """Per-image negative log-likelihood figures in nats, by name (e.g. a bound and an
+        estimate); `num_samples` tunes estimators that sample. Families without a
+        likelihood raise NotImplementedError, as `log_likelihood` does."""
+        return {"nll": -self.log_likelihood(images, labels)}
+
     def export_endpoints(self):
         """Named endpoints for the SavedModel; every family exports at least `sample`."""
         return {"sample": self.sample_endpoint()}

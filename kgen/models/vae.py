@@ -152,6 +152,13 @@ class VAE(GenerativeModel):
             total = chunk if total is None else ops.logaddexp(total, chunk)
         return total - math.log(num_samples)
 
+    def negative_log_likelihoods(self, images, labels=None, num_samples=1000):
+        """The negative ELBO and the IWAE estimate of -log p(x) with `num_samples` samples."""
+        return {
+            "negative_elbo": -self.elbo(images, labels),
+            "iwae_nll": -self.log_likelihood(images, labels, num_samples=num_samples),
+        }
+
     def _log_importance_weights(self, targets, labels, mean, log_variance, k, batch):
         """log p(x, z) - log q(z | x) for k posterior samples per image, shape [k, batch]."""
         repeat = lambda t: ops.reshape(
