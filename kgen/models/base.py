@@ -56,7 +56,7 @@ class GenerativeModel(keras.Model):
     def image_summaries(self, images, labels=None):
         """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
         num = ops.shape(images)[0]
-        return {"samples": self.sample(num, seed=self.summary_seed, labels=self._cycle_labels(num))}
+        return {"samples": self.sample(num, seed=self.summary_seed, labels=self.summary_labels(num))}
 
     def build_optimizer_state(self):
         """Create the optimizer's slot variables now, so a checkpoint can restore them.
@@ -84,7 +84,8 @@ class GenerativeModel(keras.Model):
 
         return Endpoint(sample, inputs)
 
-    def _cycle_labels(self, num):
+    def summary_labels(self, num):
+        """Labels 0, 1, ..., cycling, for a grid of `num` conditional samples (None if unconditional)."""
         if not self.num_classes:
             return None
         return ops.mod(ops.arange(num, dtype="int32"), self.num_classes)

@@ -82,7 +82,7 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
 
 
 def _sample_rate(model, num, batches):
-    labels = model._cycle_labels(num)
+    labels = model.summary_labels(num)
     draw = tf.function(lambda seed: model.sample(num, seed=seed, labels=labels))
     draw(tf.constant(0, tf.int64))  # trace
     start = time.perf_counter()

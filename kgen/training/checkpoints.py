@@ -6,7 +6,6 @@ global step; the epoch and the place in the data stream follow from the step.
 """
 
 import math
-import os
 import shutil
 import tempfile
 
@@ -95,7 +94,3 @@ def scratch_directory():
     path = tempfile.mkdtemp(prefix="kgen-worker-")
     atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
-
-
-def has_checkpoint(directory):
-    return bool(tf.train.latest_checkpoint(directory)) if os.path.isdir(directory) else False

@@ -3,6 +3,8 @@
 import dataclasses
 from typing import Literal, Optional
 
+from kgen.errors import ConfigError
+
 
 def _setting(default, help, **extra):
     return dataclasses.field(default=default, metadata={"help": help, **extra})
@@ -57,8 +59,6 @@ class TrainConfig:
     fresh: bool = _setting(False, "Start a new run even if an unfinished one matches.")
 
     def __post_init__(self):
-        from kgen.errors import ConfigError
-
         for name in ("batch_size", "epochs"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
