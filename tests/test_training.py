@@ -50,3 +50,8 @@ def test_logdir_with_other_settings_is_refused(tmp_path, tfds_data_dir, mnist_sm
 def test_bad_settings_name_the_flag(field, value):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')}"):
         TrainConfig(**{field: value})
+
+
+def test_multi_worker_needs_a_seed():
+    with pytest.raises(ConfigError, match="--seed"):
+        fit("vae", small_vae_config(), TrainConfig(strategy="multi-worker"), verbose=0)

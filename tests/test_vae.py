@@ -127,3 +127,24 @@ def test_each_random_generator_has_its_own_stream():
     states = [tuple(g.state.numpy()) for g in
               (model.sampling.seed_generator, model.binarize_seed_generator, model.prior_seed_generator)]
     assert len(set(states)) == 3, states
+
+
+def test_elbo_and_iwae_score_the_same_binarization(monkeypatch):
+    model = build_small_vae()
+    draws = []
+    original = model.likelihood.targets
+
+    def counting_targets(images, seed_generator=None):
+        draws.append(1)
+        return original(images, seed_generator)
+
+    monkeypatch.setattr(model.likelihood, "targets", counting_targets)
+    figures = model.negative_log_likelihoods(np.full((4, 28, 28, 1), 0.5, "float32"), num_samples=3)
+    assert len(draws) == 1  # one binarization, scored by both figures
+    assert set(figures) == {"negative_elbo", "iwae_nll"}
+
+
+def test_non_square_images_are_a_clear_error():
+    info = DatasetInfo(name="x", image_shape=(28, 32, 1), num_classes=None, num_examples=8, split="train")
+    with pytest.raises(ConfigError, match="square"):
+        build_small_vae(info)

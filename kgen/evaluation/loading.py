@@ -10,19 +10,21 @@ from kgen.export.saved_model import resolve_saved_model
 
 
 def load_model(path):
-    """(model, dataset name or None) from a run directory or an exported SavedModel.
+    """(model, data settings) from a run directory or an exported SavedModel.
 
-    A run directory gives its latest checkpoint and the dataset it was trained on; a
-    SavedModel gives the `.keras` archive kgen writes beside the graph.
+    A run directory gives its latest checkpoint and the data settings it was trained with
+    (`dataset`, `image_size`, `data_dir`, `manual_dir`); a SavedModel gives the `.keras`
+    archive kgen writes beside the graph, and no data settings.
     """
     if os.path.isfile(os.path.join(path, "run.json")):
         from kgen.export.from_run import model_from_run
 
         model, record = model_from_run(path)
-        return model, record["dataset"]["name"]
+        keys = ("dataset", "image_size", "data_dir", "manual_dir")
+        return model, {key: record["train_config"].get(key) for key in keys}
     archive = os.path.join(resolve_saved_model(path), KERAS_ARCHIVE)
     if not os.path.isfile(archive):
         raise ModelNotFound(f"{path!r} has no {KERAS_ARCHIVE}; it was not exported by kgen.")
     import kgen.models  # noqa: F401  (registers the classes the archive names)
 
-    return keras.models.load_model(archive), None
+    return keras.models.load_model(archive), {}

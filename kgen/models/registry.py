@@ -15,7 +15,8 @@ class ModelFamily:
         name: the command-line name (`kgen fit NAME`).
         config_class: dataclass of the family's settings; each field's `metadata["help"]`
             documents it and becomes a command-line option.
-        build: (config, dataset_info, seed) -> compiled model; called inside the strategy scope.
+        build: (config, dataset_info, seed, jit_compile) -> compiled model; called inside
+            the strategy scope.
         default_dataset: the dataset `kgen fit NAME` trains on when none is given.
         summary: one line for `--help`.
     """

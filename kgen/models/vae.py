@@ -131,8 +131,17 @@ class VAE(GenerativeModel):
 
     def elbo(self, images, labels=None):
         """Per-image ELBO (one posterior sample, closed-form KL), in nats."""
-        terms = self.per_example_terms((images, labels) if labels is not None else images)
-        return -(terms["reconstruction"] + terms["kl"])
+        return self._elbo(self._targets(images), labels)
+
+    def _targets(self, images):
+        return self.likelihood.targets(images, self.binarize_seed_generator)
+
+    def _elbo(self, targets, labels):
+        mean, log_variance = self.encoder(self._with_label(targets, labels))
+        z = self.sampling(mean, log_variance)
+        params = self.decoder(self._with_label(z, labels))
+        reconstruction = -self.likelihood.log_prob(targets, params)
+        return -(reconstruction + gaussian_kl_to_standard_normal(mean, log_variance))
 
     def log_likelihood(self, images, labels=None, num_samples=1000, chunk_size=100):
         """Importance-weighted estimate of log p(x) (the IWAE bound, Burda et al. 2015).
@@ -141,9 +150,11 @@ class VAE(GenerativeModel):
         samples are drawn `chunk_size` at a time and combined with a running log-sum-exp,
         so memory stays that of `chunk_size` decoder passes per image.
         """
-        targets = self.likelihood.targets(images, self.binarize_seed_generator)
+        return self._iwae(self._targets(images), labels, num_samples, chunk_size)
+
+    def _iwae(self, targets, labels, num_samples, chunk_size=100):
         mean, log_variance = self.encoder(self._with_label(targets, labels))
-        batch = ops.shape(images)[0]
+        batch = ops.shape(targets)[0]
         total = None
         for start in range(0, num_samples, chunk_size):
             k = min(chunk_size, num_samples - start)
@@ -153,10 +164,12 @@ class VAE(GenerativeModel):
         return total - math.log(num_samples)
 
     def negative_log_likelihoods(self, images, labels=None, num_samples=1000):
-        """The negative ELBO and the IWAE estimate of -log p(x) with `num_samples` samples."""
+        """The negative ELBO and the IWAE estimate of -log p(x) with `num_samples` samples,
+        both scoring the same binarization of each image."""
+        targets = self._targets(images)
         return {
-            "negative_elbo": -self.elbo(images, labels),
-            "iwae_nll": -self.log_likelihood(images, labels, num_samples=num_samples),
+            "negative_elbo": -self._elbo(targets, labels),
+            "iwae_nll": -self._iwae(targets, labels, num_samples),
         }
 
     def _log_importance_weights(self, targets, labels, mean, log_variance, k, batch):

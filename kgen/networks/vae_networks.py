@@ -27,6 +27,14 @@ def downsampling_steps(image_size):
     return steps
 
 
+def _check_square(image_shape):
+    if image_shape[0] != image_shape[1]:
+        raise ConfigError(
+            f"Images of {image_shape[0]}x{image_shape[1]} pixels are not square; the networks "
+            "need square images. Pass --image-size N to centre-crop and resize them."
+        )
+
+
 def _inputs(image_shape, num_classes):
     image = keras.Input(shape=image_shape, name="image")
     label = keras.Input(shape=(), dtype="int32", name="label") if num_classes else None
@@ -43,6 +51,7 @@ def build_vae_encoder(
     num_classes=None,
 ):
     """q(z | x[, y]): a functional model from image (and label) to (mean, log_variance)."""
+    _check_square(image_shape)
     image, label = _inputs(image_shape, num_classes)
     if architecture == "conv":
         x = image
@@ -77,6 +86,7 @@ def build_vae_decoder(
     num_classes=None,
 ):
     """p(x | z[, y]): a functional model from z (and label) to likelihood parameters."""
+    _check_square(image_shape)
     height, width, channels = image_shape
     z = keras.Input(shape=(latent_dim,), name="z")
     label = keras.Input(shape=(), dtype="int32", name="label") if num_classes else None

@@ -23,9 +23,11 @@ class TrainingState:
         directory: where checkpoints go. Non-chief workers of a cluster must still take part
             in saving (it is collective) but write to a throw-away folder.
         max_to_keep: how many recent checkpoints to keep.
+        restore_from: read checkpoints from here instead of `directory` (a non-chief worker
+            resuming from the chief's folder).
     """
 
-    def __init__(self, model, directory, max_to_keep=3):
+    def __init__(self, model, directory, max_to_keep=3, restore_from=None):
         self.model = model
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
         self.checkpoint = tf.train.Checkpoint(
@@ -34,10 +36,11 @@ class TrainingState:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=max_to_keep, checkpoint_name=CHECKPOINT_PREFIX
         )
+        self.restore_from = restore_from
 
     def restore(self):
         """Restore the newest checkpoint if there is one; return the global step."""
-        latest = self.manager.latest_checkpoint
+        latest = self._latest()
         if latest:
             self.model.build_optimizer_state()
             self.checkpoint.restore(latest).assert_existing_objects_matched()
@@ -45,11 +48,16 @@ class TrainingState:
 
     def restore_weights(self):
         """Restore model weights only (for export); optimizer slots may be absent."""
-        latest = self.manager.latest_checkpoint
+        latest = self._latest()
         if not latest:
             return None
         self.checkpoint.restore(latest).expect_partial()
         return latest
+
+    def _latest(self):
+        if self.restore_from:
+            return tf.train.latest_checkpoint(self.restore_from)
+        return self.manager.latest_checkpoint
 
     def save(self):
         return self.manager.save(checkpoint_number=self.step)

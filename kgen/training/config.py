@@ -26,7 +26,9 @@ class TrainConfig:
         "Folder with raw dataset files for offline TFDS preparation.",
         envvar="KGEN_MANUAL_DIR",
     )
-    limit: Optional[int] = _setting(None, "Use only the first N training examples.")
+    limit: Optional[int] = _setting(
+        None, "Use only the first N examples of the training (and evaluation) split."
+    )
     image_size: Optional[int] = _setting(None, "Centre-crop and resize images to this size.")
     eval_split: str = _setting(
         "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."

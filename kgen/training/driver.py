@@ -16,6 +16,7 @@ from kgen.data import evaluation_batches
 from kgen.data import load_source
 from kgen.data import steps_per_epoch
 from kgen.data import training_stream
+from kgen.errors import ConfigError
 from kgen.errors import DataError
 from kgen.errors import TrainingDiverged
 from kgen.export import export_saved_model
@@ -127,6 +128,13 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     when the loss stops being finite.
     """
     family = get_family(family_name)
+    if train_config.strategy == "multi-worker" and train_config.seed is None:
+        raise ConfigError(
+            "--strategy multi-worker needs --seed: every worker must shuffle the data alike "
+            "for the DATA sharding to split it; pass the same --seed to all workers."
+        )
+    # Record the dataset resolved, so `--dataset mnist` and the default are the same run.
+    train_config = dataclasses.replace(train_config, dataset=train_config.dataset or family.default_dataset)
     strategy = make_strategy(train_config.strategy)
     chief = is_chief(strategy)
     train_data, eval_data, info = load_data(train_config, family)
@@ -141,7 +149,10 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
         tf.config.experimental.enable_op_determinism()
 
     model = build_model(family, model_config, info, seed, strategy, train_config)
-    state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory())
+    # Non-chief workers save to a scratch folder (saving is collective) but resume from the
+    # chief's checkpoints when --logdir is on storage they can read.
+    state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory(),
+                          restore_from=None if chief else run.checkpoint_dir)
     with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
         start_step = state.restore()
 
@@ -172,8 +183,8 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
             run.mark("diverged")
         raise TrainingDiverged(
             f"The loss became NaN or infinite at step {checkpoints.diverged_at}; training "
-            f"stopped. The last good checkpoint is in {run.checkpoint_dir}. Lower the learning "
-            "rate (or turn off --mixed-precision) and run the same command again to resume."
+            f"stopped. The last good checkpoint is in {run.checkpoint_dir}: the same command "
+            "resumes from it; a lower --learning-rate (or no --mixed-precision) starts a new run."
         )
     export_dir = None
     if chief:

@@ -14,8 +14,12 @@ from kgen.errors import ModelNotFound
 
 RECORD = "run.json"
 CHECKPOINTS = "checkpoints"
-# Settings that do not change what is trained, so a re-run that differs in them still resumes.
-_NOT_IDENTITY = ("logdir", "fresh", "export", "epochs")
+# Settings that do not change what is trained (where data is read from, how often to log or
+# checkpoint, how the steps are run), so a re-run that differs in them still resumes.
+_NOT_IDENTITY = (
+    "logdir", "fresh", "export", "epochs", "data_dir", "manual_dir", "checkpoint_every",
+    "log_every", "strategy", "jit_compile",
+)
 
 
 @dataclasses.dataclass
