@@ -21,9 +21,7 @@ def _fit_command(family):
         from kgen.training import fit as run_fit
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
-        result = run_fit(family.name, model_config, train_config)
-        if result.resumed_from_step:
-            click.echo(f"Resumed from step {result.resumed_from_step}.")
+        result = run_fit(family.name, model_config, train_config, announce=click.echo)
         click.echo(f"Run directory: {result.run_dir}  (tensorboard --logdir {result.run_dir})")
         click.echo(f"Checkpoints:   {result.checkpoint_dir}")
         click.echo(f"SavedModel:    {result.export_dir}")

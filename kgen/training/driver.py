@@ -121,9 +121,10 @@ def _summary_batch(dataset):
     return batch["image"], batch.get("label")
 
 
-def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto"):
+def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto", announce=None):
     """Train a model of `family_name`; resume its unfinished run if there is one; export it.
 
+    `announce(message)`, if given, is told where the run lives before training starts.
     Returns a FitResult. Raises TrainingDiverged (after keeping the last good checkpoint)
     when the loss stops being finite.
     """
@@ -155,6 +156,8 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
                           restore_from=None if chief else run.checkpoint_dir)
     with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
         start_step = state.restore()
+    if announce and chief:
+        announce(f"Resuming {run.path} from step {start_step}." if start_step else f"Training in {run.path}.")
 
     batch_size = train_config.batch_size
     per_epoch = steps_per_epoch(info.num_examples, batch_size)
