@@ -21,7 +21,10 @@ def load_model(path):
 
         model, record = model_from_run(path)
         keys = ("dataset", "image_size", "data_dir", "manual_dir")
-        return model, {key: record["train_config"].get(key) for key in keys}
+        settings = {key: record["train_config"].get(key) for key in keys}
+        # Older records kept `dataset` unset for the family's default; the name says which.
+        settings["dataset"] = settings["dataset"] or record["dataset"]["name"]
+        return model, settings
     archive = os.path.join(resolve_saved_model(path), KERAS_ARCHIVE)
     if not os.path.isfile(archive):
         raise ModelNotFound(f"{path!r} has no {KERAS_ARCHIVE}; it was not exported by kgen.")
