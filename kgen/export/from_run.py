@@ -23,7 +23,6 @@ def model_from_run(run_dir):
     info = DatasetInfo(**{**record["dataset"], "image_shape": tuple(record["dataset"]["image_shape"])})
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in record["train_config"].items() if k in fields})
-    train_config.strategy = "one-device"
     model = build_model(family, model_config, info, record["seed"], make_strategy("one-device"), train_config)
     if TrainingState(model, run.checkpoint_dir).restore_weights() is None:
         raise ModelNotFound(f"{run_dir!r} has no checkpoint yet; train it with `kgen fit` first.")

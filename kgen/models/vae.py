@@ -115,13 +115,18 @@ class VAE(GenerativeModel):
     def per_example_terms(self, data, training=False):
         """Negative ELBO and its two parts, in nats per image."""
         images, labels = self.unpack(data)
-        targets = self.likelihood.targets(images, self.binarize_seed_generator)
+        terms = self._elbo_terms(self._targets(images), labels, training)
+        return {"loss": terms["reconstruction"] + self.beta * terms["kl"], **terms}
+
+    def _elbo_terms(self, targets, labels, training=False):
+        """-log p(x | z) for one reparameterized z ~ q(z | x), and KL(q(z | x) || p(z))."""
         mean, log_variance = self.encoder(self._with_label(targets, labels), training=training)
         z = self.sampling(mean, log_variance)
         params = self.decoder(self._with_label(z, labels), training=training)
-        reconstruction = -self.likelihood.log_prob(targets, params)
-        kl = gaussian_kl_to_standard_normal(mean, log_variance)
-        return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
+        return {
+            "reconstruction": -self.likelihood.log_prob(targets, params),
+            "kl": gaussian_kl_to_standard_normal(mean, log_variance),
+        }
 
     def train_step(self, data):
         return tensorflow_steps.objective_train_step(self, data)
@@ -137,11 +142,8 @@ class VAE(GenerativeModel):
         return self.likelihood.targets(images, self.binarize_seed_generator)
 
     def _elbo(self, targets, labels):
-        mean, log_variance = self.encoder(self._with_label(targets, labels))
-        z = self.sampling(mean, log_variance)
-        params = self.decoder(self._with_label(z, labels))
-        reconstruction = -self.likelihood.log_prob(targets, params)
-        return -(reconstruction + gaussian_kl_to_standard_normal(mean, log_variance))
+        terms = self._elbo_terms(targets, labels)
+        return -(terms["reconstruction"] + terms["kl"])
 
     def log_likelihood(self, images, labels=None, num_samples=1000, chunk_size=100):
         """Importance-weighted estimate of log p(x) (the IWAE bound, Burda et al. 2015).
