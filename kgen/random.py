@@ -17,11 +17,11 @@ class TensorSeed(keras.random.SeedGenerator):
     `SeedGenerator.next()`, so this subclass returns the tensor seed and owns no variable.
     """
 
-    def __init__(self, seed, stream=0):
+    def __init__(self, seed):
         # No super().__init__(): that would create a state variable, which a traced
-        # function may not do. `stream` separates independent draws made from one seed.
+        # function may not do.
         seed = ops.cast(ops.reshape(seed, ()), "int64")
-        self._seed = ops.stack([seed, ops.cast(stream, "int64")])
+        self._seed = ops.stack([seed, ops.zeros((), "int64")])
 
     def next(self, ordered=True):
         return ops.cast(self._seed, random_seed_dtype())

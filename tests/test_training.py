@@ -55,3 +55,14 @@ def test_bad_settings_name_the_flag(field, value):
 def test_multi_worker_needs_a_seed():
     with pytest.raises(ConfigError, match="--seed"):
         fit("vae", small_vae_config(), TrainConfig(strategy="multi-worker"), verbose=0)
+
+
+def test_bench_reports_the_shared_keys(tfds_data_dir, mnist_small):
+    from kgen.training.bench import benchmark
+
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=128, batch_size=32)
+    result = benchmark("vae", small_vae_config(), config, steps=2, warmup=1)
+    for key in ("train_images_per_s", "sample_images_per_s", "input_images_per_s"):
+        assert result[key] > 0
+    assert result["model"] == "vae" and result["batch_size"] == 32 and result["device"]
+    assert config.eval_split == "auto"  # the caller's settings are left as they were

@@ -20,10 +20,22 @@ class DatasetInfo:
     split: str
 
 
-def check_limit(limit: int | None) -> None:
-    """Raises DataError unless `limit` is None or a positive int."""
-    if limit is not None and (not isinstance(limit, int) or limit <= 0):
-        raise DataError(f"limit={limit!r} is not a positive number of examples; pass --limit N with N >= 1 or omit it.")
+def check_positive(name: str, value: int | None) -> None:
+    """Raises DataError unless `value` (the `name` setting) is None or a positive int."""
+    if value is not None and (not isinstance(value, int) or value <= 0):
+        flag = "--" + name.replace("_", "-")
+        raise DataError(f"{name}={value!r} is not a positive number; pass {flag} N with N >= 1 or omit it.")
+
+
+def image_shape(height: int, width: int, channels: int, image_size: int | None) -> tuple:
+    """The (H, W, C) a source yields: its own size, or image_size x image_size when resized."""
+    return (height, width, channels) if image_size is None else (image_size, image_size, channels)
+
+
+def finish_image(image: tf.Tensor, pixel_max: float, image_size: int | None) -> tf.Tensor:
+    """Stored pixels -> float32 in [0, 1], centre-cropped and resized when `image_size` is set."""
+    image = tf.cast(image, tf.float32) / pixel_max
+    return image if image_size is None else square_resize(image, image_size)
 
 
 def check_only_train(split: str, source: str) -> None:
@@ -50,8 +62,3 @@ def square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
     # Interpolation can overshoot by a rounding error; models assume [0, 1] exactly.
     return tf.clip_by_value(image, 0.0, 1.0)
 
-
-def check_image_size(image_size: int | None) -> None:
-    """Raises DataError unless `image_size` is None or a positive int."""
-    if image_size is not None and (not isinstance(image_size, int) or image_size <= 0):
-        raise DataError(f"image_size={image_size!r} is not a positive pixel count; pass --image-size N with N >= 1 or omit it.")

@@ -7,7 +7,7 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image
 
-from kgen.data._common import DatasetInfo, check_only_train, square_resize
+from kgen.data._common import DatasetInfo, check_only_train, finish_image, image_shape
 from kgen.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -75,13 +75,13 @@ def load_folder(folder: Path, split: str, *, limit=None, image_size=None):
             f"folder {folder} has images of different sizes ({examples}, ...); pass --image-size N to crop and resize them to N x N."
         )
     width, height = next(iter(sizes))
+    shape = image_shape(height, width, channels, image_size)
 
     def decode(path):
         # float32 decoding scales 8- and 16-bit files alike into [0, 1].
         image = tf.io.decode_image(tf.io.read_file(path), channels=channels, dtype=tf.float32, expand_animations=False)
-        if image_size is not None:
-            return square_resize(image, image_size)
-        image.set_shape((height, width, channels))
+        image = finish_image(image, 1.0, image_size)
+        image.set_shape(shape)
         return image
 
     paths = tf.data.Dataset.from_tensor_slices([str(p) for p in files])
@@ -90,6 +90,5 @@ def load_folder(folder: Path, split: str, *, limit=None, image_size=None):
     else:
         pairs = tf.data.Dataset.zip(paths, tf.data.Dataset.from_tensor_slices(tf.constant(labels, tf.int32)))
         dataset = pairs.map(lambda p, y: {"image": decode(p), "label": y}, num_parallel_calls=tf.data.AUTOTUNE)
-    shape = (image_size, image_size, channels) if image_size is not None else (height, width, channels)
     num_classes = len(classes) if labels is not None else None
     return dataset, DatasetInfo(folder.resolve().name, shape, num_classes, len(files), split)

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kgen.data._common import DatasetInfo, check_only_train, square_resize
+from kgen.data._common import DatasetInfo, check_only_train, finish_image, image_shape
 from kgen.errors import DataError
 
 
@@ -63,12 +63,11 @@ def load_npz(path: Path, split: str, *, limit=None, image_size=None):
         tensors["label"] = labels.astype(np.int32)
 
     def convert(example):
-        image = tf.cast(example["image"], tf.float32) / scale
-        example["image"] = square_resize(image, image_size) if image_size is not None else image
+        example["image"] = finish_image(example["image"], scale, image_size)
         return example
 
     dataset = tf.data.Dataset.from_tensor_slices(tensors).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
     height, width, channels = images.shape[1:]
-    shape = (image_size, image_size, channels) if image_size is not None else (height, width, channels)
+    shape = image_shape(height, width, channels, image_size)
     num_classes = int(labels.max()) + 1 if labels is not None else None
     return dataset, DatasetInfo(path.stem, shape, num_classes, len(images), split)

@@ -13,7 +13,7 @@ from pathlib import Path
 import tensorflow as tf
 
 from kgen.data import folder_source, npz_source, tfds_source
-from kgen.data._common import DatasetInfo, check_image_size, check_limit
+from kgen.data._common import DatasetInfo, check_positive
 from kgen.errors import DataError
 
 __all__ = ["DatasetInfo", "load_source"]
@@ -49,8 +49,8 @@ def load_source(
     Raises:
       DataError: for any problem the user can fix; the message names the value and the fix.
     """
-    check_limit(limit)
-    check_image_size(image_size)
+    check_positive("limit", limit)
+    check_positive("image_size", image_size)
     path = Path(spec).expanduser()
     # A bare word that is also a TFDS name ("mnist") stays a TFDS name even if a folder of that
     # name happens to be in the working directory, e.g. the raw-files folder itself.

@@ -18,7 +18,7 @@ from pathlib import Path
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kgen.data._common import DatasetInfo, square_resize
+from kgen.data._common import DatasetInfo, finish_image, image_shape
 from kgen.errors import DataError
 
 # Largest stored pixel value, for datasets whose integer Image feature does not span the
@@ -150,15 +150,12 @@ def load_tfds(name: str, split: str, *, data_dir=None, manual_dir=None, limit=No
     pixel_max = _PIXEL_MAX.get(builder.name, dtype.max if dtype.is_integer else 1.0)
 
     def to_example(example):
-        image = tf.cast(example[image_key], tf.float32) / pixel_max
-        if image_size is not None:
-            image = square_resize(image, image_size)
-        out = {"image": image}
+        out = {"image": finish_image(example[image_key], pixel_max, image_size)}
         if label_key is not None:
             out["label"] = tf.cast(example[label_key], tf.int32)
         return out
 
     dataset = dataset.map(to_example, num_parallel_calls=tf.data.AUTOTUNE)
-    shape = (image_size, image_size, channels) if image_size is not None else (height, width, channels)
+    shape = image_shape(height, width, channels, image_size)
     num_classes = features[label_key].num_classes if label_key is not None else None
     return dataset, DatasetInfo(builder.name, shape, num_classes, num_examples, split)

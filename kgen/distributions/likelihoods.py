@@ -27,6 +27,11 @@ class BernoulliLikelihood:
         noise = random.uniform(ops.shape(images), seed=resolve_seed(None, seed_generator))
         return ops.cast(noise < images, images.dtype)
 
+    def encoder_input(self, images):
+        """A deterministic view of external images for the encoder: the grey levels
+        themselves, whose binarizations the encoder sees in training on average."""
+        return images
+
     def log_prob(self, targets, logits):
         # log sigmoid(l) for x=1 and log sigmoid(-l) for x=0, written stably.
         per_pixel = targets * logits - ops.softplus(logits)
@@ -52,6 +57,10 @@ class DiscretizedLogisticLikelihood:
         # Quantize to the 256 levels the data came from, then map to [-1, 1].
         levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
         return levels / 127.5 - 1.0
+
+    def encoder_input(self, images):
+        """What the encoder sees: the quantized levels in [-1, 1] it is trained on."""
+        return self.targets(images)
 
     def log_prob(self, targets, params):
         mean, log_scale = ops.split(params, 2, axis=-1)

@@ -1,10 +1,10 @@
 """Rebuilding a run's model from its record and latest checkpoint, then exporting it."""
 
 import dataclasses
-import os
 
 from kgen.data import DatasetInfo
 from kgen.errors import ModelNotFound
+from kgen.export.saved_model import default_export_dir
 from kgen.export.saved_model import export_saved_model
 from kgen.models import get_family
 from kgen.training.checkpoints import TrainingState
@@ -32,7 +32,5 @@ def model_from_run(run_dir):
 def export_run(run_dir, export_base=None):
     """Export `run_dir`'s latest checkpoint as the next SavedModel version; return its path."""
     model, record = model_from_run(run_dir)
-    export_base = export_base or os.path.join(
-        "saved_models", f"{record['family']}_{record['dataset']['name']}"
-    )
+    export_base = export_base or default_export_dir(record["family"], record["dataset"]["name"])
     return export_saved_model(model, export_base)

@@ -38,6 +38,11 @@ class _ServingModule(tf.Module):
         self.model_variables = list(model.variables)
 
 
+def default_export_dir(family_name, dataset_name):
+    """Where a model is exported unless told otherwise: saved_models/<model>_<dataset>."""
+    return os.path.join("saved_models", f"{family_name}_{dataset_name}")
+
+
 def versions(base_dir):
     """Numeric version folders under `base_dir`, ascending."""
     if not os.path.isdir(base_dir):

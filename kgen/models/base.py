@@ -6,7 +6,6 @@ from typing import Callable
 import keras
 from keras import ops
 
-from kgen.random import resolve_seed
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,9 +88,6 @@ class GenerativeModel(keras.Model):
         if not self.num_classes:
             return None
         return ops.mod(ops.arange(num, dtype="int32"), self.num_classes)
-
-    def _seed(self, seed, generator):
-        return resolve_seed(seed, generator)
 
     @staticmethod
     def unpack(data):

@@ -16,6 +16,7 @@ from kgen.layers import Sampling
 from kgen.models import tensorflow_steps
 from kgen.models.base import Endpoint
 from kgen.models.base import GenerativeModel
+from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
 
@@ -59,11 +60,6 @@ class VAE(GenerativeModel):
         self.kl_tracker = keras.metrics.Mean(name="kl")
         self.built = True  # the networks arrive built
 
-    @staticmethod
-    def likelihood_params_per_channel(likelihood):
-        """Decoder outputs per image channel that `likelihood` needs."""
-        return get_likelihood(likelihood).params_per_channel
-
     @property
     def metrics(self):
         return [self.loss_tracker, self.reconstruction_tracker, self.kl_tracker]
@@ -79,7 +75,7 @@ class VAE(GenerativeModel):
 
     def encode(self, images, labels=None):
         """(mean, log_variance) of q(z | x) for external images."""
-        return self.encoder(self._with_label(self._encoder_input(images), labels))
+        return self.encoder(self._with_label(self.likelihood.encoder_input(images), labels))
 
     def decode(self, z, labels=None):
         """The mean image in [0, 1] of p(x | z)."""
@@ -94,7 +90,7 @@ class VAE(GenerativeModel):
         if labels is not None:
             num = ops.shape(labels)[0]
         z = keras.random.normal(
-            (num, self.latent_dim), seed=self._seed(seed, self.prior_seed_generator)
+            (num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator)
         )
         return self.decode(z, labels)
 
@@ -102,13 +98,6 @@ class VAE(GenerativeModel):
         """Reconstructions of a batch: images, or a batch dict/tuple as `fit` passes it."""
         images, batch_labels = self.unpack(inputs)
         return self.reconstruct(images, batch_labels if labels is None else labels)
-
-    def _encoder_input(self, images):
-        # The encoder sees what the likelihood scores: 0/1 pixels or [-1, 1] levels. For
-        # external images that means a deterministic view (the mean, not a random draw).
-        if self.likelihood_name == "bernoulli":
-            return images
-        return self.likelihood.targets(images)
 
     # --- Objective ---
 

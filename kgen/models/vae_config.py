@@ -5,6 +5,7 @@ from typing import Literal
 
 import keras
 
+from kgen.distributions import get_likelihood
 from kgen.errors import ConfigError
 
 from kgen.models.registry import ModelFamily
@@ -58,7 +59,7 @@ def build_vae(config, dataset_info, seed=None, jit_compile=False):
         hidden_units=config.hidden_units,
         num_classes=num_classes,
     )
-    params_per_channel = VAE.likelihood_params_per_channel(likelihood)
+    params_per_channel = get_likelihood(likelihood).params_per_channel
     model = VAE(
         encoder=build_vae_encoder(dataset_info.image_shape, config.latent_dim, **networks),
         decoder=build_vae_decoder(

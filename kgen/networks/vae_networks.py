@@ -35,10 +35,16 @@ def _check_square(image_shape):
         )
 
 
-def _inputs(image_shape, num_classes):
-    image = keras.Input(shape=image_shape, name="image")
-    label = keras.Input(shape=(), dtype="int32", name="label") if num_classes else None
-    return image, label
+def _label_input(num_classes):
+    """The class-label input of a conditional network, or None."""
+    return keras.Input(shape=(), dtype="int32", name="label") if num_classes else None
+
+
+def _append_label(x, label, num_classes):
+    """Concatenate the one-hot label to the features `x` when the network is conditional."""
+    if not num_classes:
+        return x
+    return layers.Concatenate()([x, layers.CategoryEncoding(num_classes, "one_hot")(label)])
 
 
 def build_vae_encoder(
@@ -52,7 +58,7 @@ def build_vae_encoder(
 ):
     """q(z | x[, y]): a functional model from image (and label) to (mean, log_variance)."""
     _check_square(image_shape)
-    image, label = _inputs(image_shape, num_classes)
+    image, label = keras.Input(shape=image_shape, name="image"), _label_input(num_classes)
     if architecture == "conv":
         x = image
         for stage in range(downsampling_steps(image_shape[0])):
@@ -65,9 +71,7 @@ def build_vae_encoder(
         x = layers.Dense(hidden_units, activation="relu")(x)
     else:
         raise ConfigError(f"Unknown architecture {architecture!r}; use 'conv' or 'mlp'.")
-    if num_classes:
-        x = layers.Concatenate()([x, layers.CategoryEncoding(num_classes, "one_hot")(label)])
-    x = layers.Dense(hidden_units, activation="relu")(x)
+    x = layers.Dense(hidden_units, activation="relu")(_append_label(x, label, num_classes))
     # Heads in float32 so that mixed precision never rounds the posterior parameters.
     mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)
     log_variance = layers.Dense(latent_dim, dtype="float32", name="log_variance")(x)
@@ -89,11 +93,8 @@ def build_vae_decoder(
     _check_square(image_shape)
     height, width, channels = image_shape
     z = keras.Input(shape=(latent_dim,), name="z")
-    label = keras.Input(shape=(), dtype="int32", name="label") if num_classes else None
-    x = z
-    if num_classes:
-        x = layers.Concatenate()([x, layers.CategoryEncoding(num_classes, "one_hot")(label)])
-    x = layers.Dense(hidden_units, activation="relu")(x)
+    label = _label_input(num_classes)
+    x = layers.Dense(hidden_units, activation="relu")(_append_label(z, label, num_classes))
     out_channels = channels * params_per_channel
     if architecture == "conv":
         steps = downsampling_steps(height)

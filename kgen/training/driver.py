@@ -5,7 +5,6 @@ Generic over families: it knows a family only through the registry and the model
 
 import contextlib
 import dataclasses
-import os
 import random
 
 import keras
@@ -19,6 +18,7 @@ from kgen.data import training_stream
 from kgen.errors import ConfigError
 from kgen.errors import DataError
 from kgen.errors import TrainingDiverged
+from kgen.export import default_export_dir
 from kgen.export import export_saved_model
 from kgen.models import get_family
 from kgen.training.checkpoints import CheckpointCallback
@@ -192,7 +192,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     export_dir = None
     if chief:
         run.mark("completed")
-        export_base = train_config.export or os.path.join("saved_models", f"{family.name}_{info.name}")
+        export_base = train_config.export or default_export_dir(family.name, info.name)
         export_dir = export_saved_model(model, export_base)
     return FitResult(
         model=model,
