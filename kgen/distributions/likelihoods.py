@@ -1,4 +1,4 @@
-"""Observation models p(x | params) for images: Bernoulli and discretized logistic.
+"""Observation models p(x | params) for images: Bernoulli, discretized logistic, 256-way categorical.
 
 Each likelihood maps external images (float32 in [0, 1]) to the targets it scores, says how
 many output channels a decoder needs per image channel, gives log p(x | params) per example
@@ -39,6 +39,14 @@ class BernoulliLikelihood:
 
     def mean(self, logits):
         return ops.sigmoid(logits)
+
+    def draw(self, logits, uniform):
+        """Targets (0 or 1) drawn from `logits` by comparing `uniform` in [0, 1) with p(1)."""
+        return ops.cast(uniform < ops.sigmoid(logits), "float32")
+
+    def to_images(self, targets):
+        """External images in [0, 1] from targets."""
+        return targets
 
 
 class DiscretizedLogisticLikelihood:
@@ -92,14 +100,60 @@ class DiscretizedLogisticLikelihood:
         return ops.clip((mean + 1.0) / 2.0, 0.0, 1.0)
 
 
+class CategoricalLikelihood:
+    """A 256-way softmax per pixel and colour, as in PixelRNN/PixelCNN for 8-bit images.
+
+    Parameters are parameter-major: logit k of colour c is feature k * channels + c. Targets
+    are the 256 levels scaled to [-1, 1], which is also what an autoregressive network reads.
+    """
+
+    name = "categorical"
+    params_per_channel = 256
+
+    def targets(self, images, seed_generator=None):
+        levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
+        return levels / 127.5 - 1.0
+
+    def encoder_input(self, images):
+        return self.targets(images)
+
+    def log_prob(self, targets, logits):
+        log_probs = ops.log_softmax(self._per_level(logits), axis=-2)  # [..., 256, C]
+        levels = ops.cast(ops.round((targets + 1.0) * 127.5), "int32")
+        per_pixel = ops.take_along_axis(log_probs, ops.expand_dims(levels, -2), axis=-2)
+        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+    def mean(self, logits):
+        probs = ops.softmax(self._per_level(logits), axis=-2)
+        values = ops.reshape(ops.linspace(0.0, 1.0, 256), (256, 1))
+        return ops.sum(probs * values, axis=-2)
+
+    def draw(self, logits, uniform):
+        """Targets drawn by inverse CDF: the first level whose cumulative probability
+        exceeds `uniform` (shape [..., C])."""
+        cdf = ops.cumsum(ops.softmax(self._per_level(logits), axis=-2), axis=-2)
+        levels = ops.sum(ops.cast(cdf < ops.expand_dims(uniform, -2), "float32"), axis=-2)
+        return ops.minimum(levels, 255.0) / 127.5 - 1.0
+
+    def to_images(self, targets):
+        return (targets + 1.0) / 2.0
+
+    def _per_level(self, logits):
+        """[..., 256 * C] -> [..., 256, C]."""
+        shape = ops.shape(logits)
+        channels = logits.shape[-1] // self.params_per_channel
+        return ops.reshape(logits, tuple(shape[:-1]) + (self.params_per_channel, channels))
+
+
 LIKELIHOODS = {
     BernoulliLikelihood.name: BernoulliLikelihood,
     DiscretizedLogisticLikelihood.name: DiscretizedLogisticLikelihood,
+    CategoricalLikelihood.name: CategoricalLikelihood,
 }
 
 
 def get_likelihood(name):
-    """The likelihood registered under `name` ("bernoulli" or "logistic")."""
+    """The likelihood registered under `name` ("bernoulli", "logistic" or "categorical")."""
     if name not in LIKELIHOODS:
         raise ValueError(
             f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."

@@ -7,3 +7,5 @@ from kgen.models.registry import families
 from kgen.models.registry import get_family
 from kgen.models.vae import VAE
 from kgen.models.vae_config import VAEConfig
+from kgen.models.pixelcnn import PixelCNN
+from kgen.models.pixelcnn_config import PixelCNNConfig

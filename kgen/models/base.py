@@ -31,6 +31,10 @@ class GenerativeModel(keras.Model):
     # Seed of the fixed batch that TensorBoard grids are drawn from, so epochs compare.
     summary_seed = 1234
     serving_default = "sample"
+    # Whether in-process sampling should run under XLA by default (`--jit-compile auto`):
+    # worth it for samplers that loop over many small ops. Exported signatures stay plain
+    # graphs, which every TensorFlow runtime (TF Serving included) executes.
+    sample_jit_compile = False
 
     def sample(self, num, seed=None, labels=None):
         """`num` images in [0, 1]. `seed`: None (the model's generator), an int or a tensor."""

@@ -6,8 +6,9 @@ from typing import Literal
 import keras
 
 from kgen.distributions import get_likelihood
-from kgen.errors import ConfigError
-
+from kgen.models.config_fields import auto_likelihood
+from kgen.models.config_fields import class_count
+from kgen.models.config_fields import setting
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import register_family
 from kgen.models.vae import VAE
@@ -15,44 +16,34 @@ from kgen.networks import build_vae_decoder
 from kgen.networks import build_vae_encoder
 
 
-def _setting(default, help):
-    return dataclasses.field(default=default, metadata={"help": help})
-
-
 @dataclasses.dataclass
 class VAEConfig:
     """Hyperparameters of a VAE; defaults suit 28x28 MNIST on a CPU."""
 
-    latent_dim: int = _setting(32, "Size of the latent code z.")
-    architecture: Literal["conv", "mlp"] = _setting(
+    latent_dim: int = setting(32, "Size of the latent code z.")
+    architecture: Literal["conv", "mlp"] = setting(
         "conv", "Encoder/decoder networks: convolutional or fully connected."
     )
-    likelihood: Literal["auto", "bernoulli", "logistic"] = _setting(
+    likelihood: Literal["auto", "bernoulli", "logistic"] = setting(
         "auto",
         "p(x|z): bernoulli (dynamically binarized) or logistic (discretized, 8-bit); auto "
         "picks bernoulli for 1 channel and logistic for colour.",
     )
-    beta: float = _setting(1.0, "Weight of the KL term (1 gives the ELBO).")
-    conditional: bool = _setting(False, "Condition encoder and decoder on class labels (CVAE).")
-    base_filters: int = _setting(32, "Filters of the first conv stage; doubled at each stage.")
-    hidden_units: int = _setting(512, "Width of the dense layer around the latent code.")
-    learning_rate: float = _setting(1e-3, "Adam learning rate.")
+    beta: float = setting(1.0, "Weight of the KL term (1 gives the ELBO).")
+    conditional: bool = setting(False, "Condition encoder and decoder on class labels (CVAE).")
+    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.")
+    hidden_units: int = setting(512, "Width of the dense layer around the latent code.")
+    learning_rate: float = setting(1e-3, "Adam learning rate.")
 
     def resolved_likelihood(self, channels):
         """The likelihood to use for images with `channels` channels."""
-        if self.likelihood != "auto":
-            return self.likelihood
-        return "bernoulli" if channels == 1 else "logistic"
+        return auto_likelihood(self.likelihood, channels, "logistic")
 
 
 def build_vae(config, dataset_info, seed=None, jit_compile=False):
     """Networks, model and optimizer for `config` on data shaped like `dataset_info`."""
     likelihood = config.resolved_likelihood(dataset_info.image_shape[-1])
-    num_classes = dataset_info.num_classes if config.conditional else None
-    if config.conditional and not num_classes:
-        raise ConfigError(
-            f"--conditional needs class labels, but dataset {dataset_info.name!r} has none."
-        )
+    num_classes = class_count(config.conditional, dataset_info)
     networks = dict(
         architecture=config.architecture,
         base_filters=config.base_filters,

@@ -3,3 +3,5 @@
 from kgen.networks.vae_networks import build_vae_decoder
 from kgen.networks.vae_networks import build_vae_encoder
 from kgen.networks.vae_networks import downsampling_steps
+from kgen.networks.gated_pixelcnn_network import GatedPixelCNNNetwork
+from kgen.networks.pixelcnn_network import PixelCNNNetwork

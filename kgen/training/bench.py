@@ -18,6 +18,7 @@ from kgen.models import get_family
 from kgen.training.driver import build_model
 from kgen.training.driver import load_data
 from kgen.training.driver import resolve_jit_compile
+from kgen.training.driver import sampler_jit_compile
 from kgen.training.strategy import make_strategy
 
 
@@ -35,7 +36,7 @@ def _rate(images, seconds):
 
 
 def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sample_batches=2,
-              sample_size=None):
+              sample_size=16):
     """Measure one family; returns the JSON-ready dict (shared keys first)."""
     family = get_family(family_name)
     strategy = make_strategy(train_config.strategy)
@@ -59,19 +60,22 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
               verbose=0, shuffle=False, callbacks=[timer])
     train_rate = _rate(steps * batch, timer.seconds)
 
-    sample_size = sample_size or batch
+    jit_compile = resolve_jit_compile(train_config.jit_compile, strategy)
+    sample_jit_compile = sampler_jit_compile(train_config.jit_compile, model)
     result = {
         "model": family.name,
         "device": device_name(),
         "batch_size": batch,
         "train_images_per_s": train_rate,
-        "sample_images_per_s": _sample_rate(model, sample_size, sample_batches),
+        "sample_images_per_s": _sample_rate(model, sample_size, sample_batches, sample_jit_compile),
         "input_images_per_s": input_rate,
         "dataset": info.name,
         "image_shape": list(info.image_shape),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
-        "jit_compile": resolve_jit_compile(train_config.jit_compile, strategy),
+        "jit_compile": jit_compile,
+        "sample_jit_compile": sample_jit_compile,
+        "sample_size": sample_size,
         "mixed_precision": train_config.mixed_precision,
         "train_steps_timed": steps,
     }
@@ -96,9 +100,9 @@ class _StepTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self._start
 
 
-def _sample_rate(model, num, batches):
+def _sample_rate(model, num, batches, jit_compile):
     labels = model.summary_labels(num)
-    draw = tf.function(lambda seed: model.sample(num, seed=seed, labels=labels))
+    draw = tf.function(lambda seed: model.sample(num, seed=seed, labels=labels), jit_compile=jit_compile)
     draw(tf.constant(0, tf.int64))  # trace
     start = time.perf_counter()
     for index in range(batches):

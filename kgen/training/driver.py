@@ -87,6 +87,14 @@ def resolve_jit_compile(setting, strategy):
     return setting == "on"
 
 
+def sampler_jit_compile(setting, model):
+    """Whether in-process sampling (TensorBoard grids, `kgen bench`) runs under XLA: as
+    --jit-compile says, and under "auto" as the model prefers (`sample_jit_compile`)."""
+    if setting == "auto":
+        return model.sample_jit_compile
+    return setting == "on"
+
+
 def build_model(family, model_config, info, seed, strategy, train_config):
     """Build and compile the family's model inside the strategy's scope."""
     jit = resolve_jit_compile(train_config.jit_compile, strategy)
@@ -171,6 +179,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
                 log_every=train_config.log_every,
                 summary_batch=_summary_batch(eval_data if eval_data is not None else train_data),
                 hparams=_hparams(run.record),
+                jit_compile=sampler_jit_compile(train_config.jit_compile, model),
             )
         )
     validation = None if eval_data is None else evaluation_batches(eval_data, batch_size)

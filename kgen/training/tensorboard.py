@@ -29,9 +29,11 @@ class TensorBoardLogger(keras.callbacks.Callback):
         log_every: write step scalars every N steps (0: never).
         summary_batch: (images, labels or None), the fixed batch image grids are made from.
         hparams: flat dict of settings, shown in the HParams dashboard.
+        jit_compile: draw the image grids under XLA.
     """
 
-    def __init__(self, logdir, state, log_every=50, summary_batch=None, hparams=None):
+    def __init__(self, logdir, state, log_every=50, summary_batch=None, hparams=None,
+                 jit_compile=False):
         super().__init__()
         self.logdir = logdir
         self.state = state
@@ -39,6 +41,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
         self.summary_batch = summary_batch
         self.hparams = {k: _hparam_value(v) for k, v in (hparams or {}).items() if v is not None}
         self._writers = {}
+        self.jit_compile = jit_compile
+        self._image_summaries = None
 
     def _writer(self, name):
         if name not in self._writers:
@@ -79,7 +83,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
         if self.summary_batch is None:
             return
         images, labels = self.summary_batch
-        for name, grid_images in self.model.image_summaries(images, labels).items():
+        if self._image_summaries is None:  # one graph, traced once: samplers loop in-graph
+            self._image_summaries = tf.function(self.model.image_summaries, jit_compile=self.jit_compile)
+        for name, grid_images in self._image_summaries(images, labels).items():
             grid = image_grid(keras.ops.convert_to_numpy(grid_images))
             tf.summary.image(name, grid[np.newaxis], step=epoch)
 
