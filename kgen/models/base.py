@@ -35,6 +35,9 @@ class GenerativeModel(keras.Model):
     # worth it for samplers that loop over many small ops. Exported signatures stay plain
     # graphs, which every TensorFlow runtime (TF Serving included) executes.
     sample_jit_compile = False
+    # Constructor arguments that are Keras layers or models: `get_config` serializes them and
+    # `from_config` rebuilds them (e.g. the VAE's encoder and decoder).
+    sublayer_arguments = ()
 
     def sample(self, num, seed=None, labels=None):
         """`num` images in [0, 1]. `seed`: None (the model's generator), an int or a tensor."""
@@ -73,6 +76,24 @@ class GenerativeModel(keras.Model):
     def benchmark_extras(self, num):
         """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
         return {}
+
+    # --- Serialization ---
+
+    def config_with(self, **settings):
+        """`get_config` for subclasses: the base config, the sublayer arguments serialized,
+        and the plain `settings` given."""
+        config = super().get_config()
+        for name in self.sublayer_arguments:
+            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
+        config.update(settings)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.sublayer_arguments:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
 
     # --- Helpers for subclasses ---
 

@@ -38,6 +38,7 @@ class PixelCNN(GenerativeModel):
 
     # The pixel loop is thousands of tiny ops; XLA fuses them (measured 8x faster on CPU).
     sample_jit_compile = True
+    sublayer_arguments = ("network",)
 
     def __init__(self, network, likelihood="bernoulli", num_classes=None, seed=None, **kwargs):
         super().__init__(**kwargs)
@@ -221,19 +222,5 @@ class PixelCNN(GenerativeModel):
         return {"sample_naive_images_per_s": num / seconds}
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "network": keras.saving.serialize_keras_object(self.network),
-                "likelihood": self.likelihood_name,
-                "num_classes": self.num_classes,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["network"] = keras.saving.deserialize_keras_object(config["network"])
-        return cls(**config)
+        return self.config_with(likelihood=self.likelihood_name, num_classes=self.num_classes,
+                                seed=self.seed)

@@ -34,6 +34,7 @@ class VAE(GenerativeModel):
     """
 
     serving_default = "decode"
+    sublayer_arguments = ("encoder", "decoder")
 
     def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, num_classes=None,
                  seed=None, **kwargs):
@@ -207,22 +208,5 @@ class VAE(GenerativeModel):
         }
 
     def get_config(self):
-        config = super().get_config()
-        config.update(
-            {
-                "encoder": keras.saving.serialize_keras_object(self.encoder),
-                "decoder": keras.saving.serialize_keras_object(self.decoder),
-                "likelihood": self.likelihood_name,
-                "beta": self.beta,
-                "num_classes": self.num_classes,
-                "seed": self.seed,
-            }
-        )
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["encoder"] = keras.saving.deserialize_keras_object(config["encoder"])
-        config["decoder"] = keras.saving.deserialize_keras_object(config["decoder"])
-        return cls(**config)
+        return self.config_with(likelihood=self.likelihood_name, beta=self.beta,
+                                num_classes=self.num_classes, seed=self.seed)
