@@ -2,6 +2,8 @@
 
 from kgen.networks.vae_networks import build_vae_decoder
 from kgen.networks.vae_networks import build_vae_encoder
-from kgen.networks.vae_networks import downsampling_steps
 from kgen.networks.gated_pixelcnn_network import GatedPixelCNNNetwork
 from kgen.networks.pixelcnn_network import PixelCNNNetwork
+from kgen.networks.common import downsampling_steps
+from kgen.networks.gan_networks import build_discriminator
+from kgen.networks.gan_networks import build_generator

@@ -9,42 +9,10 @@ import keras
 from keras import layers
 
 from kgen.errors import ConfigError
-
-_SMALLEST_FEATURE_MAP = 8  # stop halving once the map is this small (28 -> 7, 32 -> 8, 64 -> 8)
-
-
-def downsampling_steps(image_size):
-    """How many stride-2 stages take a square image to a feature map of at most 8 pixels."""
-    steps, size = 0, image_size
-    while size > _SMALLEST_FEATURE_MAP and size % 2 == 0:
-        size, steps = size // 2, steps + 1
-    if steps < 2:
-        raise ConfigError(
-            f"Image size {image_size} is not supported by the convolutional networks: it must "
-            "be halved at least twice (28, 32 and 64 work). Pass --image-size 28, 32 or 64, or "
-            "choose --architecture mlp."
-        )
-    return steps
-
-
-def _check_square(image_shape):
-    if image_shape[0] != image_shape[1]:
-        raise ConfigError(
-            f"Images of {image_shape[0]}x{image_shape[1]} pixels are not square; the networks "
-            "need square images. Pass --image-size N to centre-crop and resize them."
-        )
-
-
-def _label_input(num_classes):
-    """The class-label input of a conditional network, or None."""
-    return keras.Input(shape=(), dtype="int32", name="label") if num_classes else None
-
-
-def _append_label(x, label, num_classes):
-    """Concatenate the one-hot label to the features `x` when the network is conditional."""
-    if not num_classes:
-        return x
-    return layers.Concatenate()([x, layers.CategoryEncoding(num_classes, "one_hot")(label)])
+from kgen.networks.common import append_label
+from kgen.networks.common import check_square
+from kgen.networks.common import downsampling_steps
+from kgen.networks.common import label_input
 
 
 def build_vae_encoder(
@@ -57,8 +25,8 @@ def build_vae_encoder(
     num_classes=None,
 ):
     """q(z | x[, y]): a functional model from image (and label) to (mean, log_variance)."""
-    _check_square(image_shape)
-    image, label = keras.Input(shape=image_shape, name="image"), _label_input(num_classes)
+    check_square(image_shape)
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(num_classes)
     if architecture == "conv":
         x = image
         for stage in range(downsampling_steps(image_shape[0])):
@@ -71,7 +39,7 @@ def build_vae_encoder(
         x = layers.Dense(hidden_units, activation="relu")(x)
     else:
         raise ConfigError(f"Unknown architecture {architecture!r}; use 'conv' or 'mlp'.")
-    x = layers.Dense(hidden_units, activation="relu")(_append_label(x, label, num_classes))
+    x = layers.Dense(hidden_units, activation="relu")(append_label(x, label, num_classes))
     # Heads in float32 so that mixed precision never rounds the posterior parameters.
     mean = layers.Dense(latent_dim, dtype="float32", name="mean")(x)
     log_variance = layers.Dense(latent_dim, dtype="float32", name="log_variance")(x)
@@ -90,11 +58,11 @@ def build_vae_decoder(
     num_classes=None,
 ):
     """p(x | z[, y]): a functional model from z (and label) to likelihood parameters."""
-    _check_square(image_shape)
+    check_square(image_shape)
     height, width, channels = image_shape
     z = keras.Input(shape=(latent_dim,), name="z")
-    label = _label_input(num_classes)
-    x = layers.Dense(hidden_units, activation="relu")(_append_label(z, label, num_classes))
+    label = label_input(num_classes)
+    x = layers.Dense(hidden_units, activation="relu")(append_label(z, label, num_classes))
     out_channels = channels * params_per_channel
     if architecture == "conv":
         steps = downsampling_steps(height)

@@ -1,0 +1,68 @@
+"""DCGAN-style generator and discriminator/critic networks, optionally class-conditional.
+
+Radford et al. (2015): the generator grows a dense projection of z through stride-2
+transposed convolutions with batch norm and ReLU to a tanh image; the discriminator shrinks
+the image through stride-2 convolutions with LeakyReLU to one logit (a score, for a critic).
+Images inside these networks are in [-1, 1]. Sizes whose side halves at least twice (28,
+32, 64) work, with 1 or 3 channels.
+"""
+
+import keras
+from keras import layers
+
+from kgen.errors import ConfigError
+from kgen.networks.common import append_label
+from kgen.networks.common import check_square
+from kgen.networks.common import downsampling_steps
+from kgen.networks.common import label_input
+
+NORMALIZATIONS = ("batch", "layer", "none")
+
+
+def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=None):
+    """G(z[, y]): a functional model from z (and label) to an image in [-1, 1]."""
+    check_square(image_shape)
+    size, channels = image_shape[0], image_shape[-1]
+    steps = downsampling_steps(size)
+    start = size // 2**steps
+    z = keras.Input(shape=(latent_dim,), name="z")
+    label = label_input(num_classes)
+    top_filters = base_filters * 2 ** (steps - 1)
+    x = layers.Dense(start * start * top_filters, use_bias=False)(append_label(z, label, num_classes))
+    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.Reshape((start, start, top_filters))(x)
+    for stage in reversed(range(steps - 1)):
+        x = layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same",
+                                   use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization()(x))
+    # The last upsampling gives the image itself; float32 so that tanh is never rounded.
+    image = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
+                                   dtype="float32", name="image")(x)
+    inputs = [z, label] if num_classes else z
+    return keras.Model(inputs, image, name="generator")
+
+
+def build_discriminator(image_shape, *, base_filters=64, normalization="batch", num_classes=None):
+    """D(x[, y]): a functional model from an image in [-1, 1] (and label) to one logit or
+    critic score per image.
+
+    `normalization` is "batch" (DCGAN), "layer" (per example over each feature map: what a
+    WGAN-GP critic needs, since its penalty is per example and batch norm mixes examples)
+    or "none". The first convolution is never normalized, as in DCGAN.
+    """
+    if normalization not in NORMALIZATIONS:
+        raise ConfigError(f"Unknown normalization {normalization!r}; use one of {NORMALIZATIONS}.")
+    check_square(image_shape)
+    image, label = keras.Input(shape=image_shape, name="image"), label_input(num_classes)
+    x = image
+    for stage in range(downsampling_steps(image_shape[0])):
+        x = layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same")(x)
+        if stage > 0 and normalization == "batch":
+            x = layers.BatchNormalization()(x)
+        elif stage > 0 and normalization == "layer":
+            x = layers.LayerNormalization(axis=[1, 2, 3])(x)
+        x = layers.LeakyReLU(0.2)(x)
+    x = append_label(layers.Flatten()(x), label, num_classes)
+    score = layers.Dense(1, dtype="float32", name="score")(x)
+    inputs = [image, label] if num_classes else image
+    return keras.Model(inputs, score, name="discriminator")

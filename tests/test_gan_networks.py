@@ -1,0 +1,49 @@
+"""DCGAN-style generator and discriminator/critic: sizes, channels, labels, normalization."""
+
+import keras
+import numpy as np
+import pytest
+
+from kgen.errors import ConfigError
+from kgen.networks import build_discriminator
+from kgen.networks import build_generator
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
+@pytest.mark.parametrize("num_classes", [None, 10])
+def test_generator_makes_images_in_range_and_discriminator_one_score(shape, num_classes):
+    generator = build_generator(shape, 16, base_filters=8, num_classes=num_classes)
+    critic = build_discriminator(shape, base_filters=8, normalization="layer", num_classes=num_classes)
+    z = np.random.default_rng(0).normal(size=(3, 16)).astype("float32")
+    labels = np.array([0, 4, 9]) if num_classes else None
+    images = generator([z, labels] if num_classes else z).numpy()
+    assert images.shape == (3,) + shape and images.dtype == np.float32
+    assert np.abs(images).max() <= 1.0
+    scores = critic([images, labels] if num_classes else images)
+    assert scores.shape == (3, 1) and scores.dtype == "float32"
+
+
+def test_layer_normalized_critic_scores_each_image_alone():
+    # The gradient penalty is per example, so no example may change another one's score.
+    critic = build_discriminator((28, 28, 1), base_filters=8, normalization="layer")
+    images = np.random.default_rng(1).uniform(-1, 1, size=(4, 28, 28, 1)).astype("float32")
+    alone = critic(images[:1], training=True).numpy()
+    together = critic(images, training=True).numpy()[:1]
+    np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
+    assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in critic.layers)
+
+
+def test_conditional_generator_uses_the_label():
+    generator = build_generator((28, 28, 1), 16, base_filters=8, num_classes=10)
+    z = np.zeros((2, 16), "float32")
+    a = generator([z, np.array([0, 0])]).numpy()
+    b = generator([z, np.array([0, 7])]).numpy()
+    np.testing.assert_array_equal(a[0], b[0])
+    assert not np.allclose(a[1], b[1])
+
+
+def test_bad_normalization_and_size_are_clear_errors():
+    with pytest.raises(ConfigError, match="'group'"):
+        build_discriminator((28, 28, 1), normalization="group")
+    with pytest.raises(ConfigError, match="Image size 12"):
+        build_generator((12, 12, 1), 16)
