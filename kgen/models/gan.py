@@ -106,6 +106,9 @@ class GAN(GenerativeModel):
         if self.dtype_policy.name == "mixed_float16":
             d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
         self.d_optimizer = d_optimizer
+        # Now, inside the strategy scope the builder runs in: Keras builds only `optimizer`
+        # before training, and a slot created lazily inside a replica's step breaks.
+        self.build_optimizer_state()
 
     def build_optimizer_state(self):
         self.d_optimizer.build(self.discriminator.trainable_variables)
