@@ -156,3 +156,61 @@ def test_a_short_run_moves_the_critic_the_way_its_objective_says(mnist_small):
         fake_scores = model.score(model.fake(z))
         assert float(tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)) > 0, gap
         assert math.isfinite(history.history["d_loss"][-1])
+
+
+def test_checkpoint_restores_both_optimizers_the_ema_and_the_step(tmp_path):
+    from kgen.training.checkpoints import TrainingState
+
+    images, labels = _batch()
+    model = _build("wgan-gp", d_steps=2)
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    state = TrainingState(model, str(tmp_path))
+    state.step.assign(7)
+    state.manager.save(checkpoint_number=7)
+    restored = _build("wgan-gp", d_steps=2, seed=2)
+    assert TrainingState(restored, str(tmp_path)).restore() == 7
+    for name in ("d_optimizer", "g_optimizer"):
+        saved, loaded = getattr(model, name).variables, getattr(restored, name).variables
+        assert len(saved) == len(loaded) > 2
+        for a, b in zip(saved, loaded):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(model.ema_generator.weights, restored.ema_generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
+TF_ONLY_LOADER = """
+import sys, numpy as np, tensorflow as tf
+path, z_path, out_path = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+z = tf.constant(np.load(z_path))
+labels = tf.constant([1, 2, 3], tf.int32)
+generated = loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy()
+sampled = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(4, tf.int64), labels=labels)["images"].numpy()
+np.savez(out_path, generated=generated, sampled=sampled)
+assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
+"""
+
+
+def test_export_serves_the_ema_generator_without_kgen(tmp_path):
+    import subprocess
+    import sys
+
+    from kgen.export import export_saved_model
+
+    model = _build("gan", conditional=True, ema_decay=0.5)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)  # EMA and generator now differ
+    path = export_saved_model(model, str(tmp_path / "gan"))
+    z = np.random.default_rng(3).normal(size=(3, 8)).astype("float32")
+    np.save(tmp_path / "z.npy", z)
+    result = subprocess.run([sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "z.npy"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    labels = np.array([1, 2, 3], "int32")
+    np.testing.assert_allclose(out["generated"], model.generate(z, labels), rtol=1e-5, atol=1e-6)
+    trained = (model.fake(z, labels).numpy() + 1) / 2
+    assert not np.allclose(out["generated"], trained, atol=1e-4), "export used the raw generator"
+    np.testing.assert_allclose(out["sampled"], model.sample(3, seed=tf.constant(4, tf.int64), labels=labels),
+                               rtol=1e-5, atol=1e-6)
