@@ -214,3 +214,21 @@ def test_export_serves_the_ema_generator_without_kgen(tmp_path):
     assert not np.allclose(out["generated"], trained, atol=1e-4), "export used the raw generator"
     np.testing.assert_allclose(out["sampled"], model.sample(3, seed=tf.constant(4, tf.int64), labels=labels),
                                rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_float16_scales_both_losses_and_keeps_the_penalty_in_float32():
+    images, labels = _batch()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = _build("wgan-gp", d_steps=1)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.generator.layers[1].compute_dtype == "float16"
+    terms = model.discriminator_terms(tf.constant(images * 2 - 1), None, model.draw_latent(16))
+    assert terms["gradient_penalty"].dtype == "float32" and terms["d_loss"].dtype == "float32"
+    history = model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    assert all(math.isfinite(values[-1]) for values in history.history.values())
+    assert all(w.dtype == "float32" for w in model.generator.trainable_weights)
