@@ -232,3 +232,16 @@ def test_mixed_float16_scales_both_losses_and_keeps_the_penalty_in_float32():
     history = model.fit(_dataset(images, labels), epochs=1, verbose=0)
     assert all(math.isfinite(values[-1]) for values in history.history.values())
     assert all(w.dtype == "float32" for w in model.generator.trainable_weights)
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan-gp"])
+def test_keras_archive_round_trip_keeps_settings_and_the_ema_generator(name, tmp_path):
+    model = _build(name, conditional=True, ema_decay=0.5)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    settings = lambda m: {k: v for k, v in m.get_config().items() if k not in ("generator", "discriminator")}
+    assert type(loaded) is type(model) and settings(loaded) == settings(model)
+    z, labels = model.draw_latent(3, seed=1), np.array([0, 5, 9], "int32")
+    np.testing.assert_allclose(loaded.generate(z, labels), model.generate(z, labels), rtol=1e-6)
