@@ -116,13 +116,6 @@ class GAN(GenerativeModel):
 
     # --- Networks, in image space [0, 1] outside ---
 
-    def _with_label(self, x, labels):
-        if not self.num_classes:
-            return x
-        if labels is None:
-            raise ValueError("This GAN is conditional: pass `labels` (one int per image).")
-        return [ops.convert_to_tensor(x), ops.convert_to_tensor(labels, "int32")]
-
     def draw_latent(self, num, seed=None, generator=None):
         """z ~ N(0, I), [num, latent_dim]."""
         return keras.random.normal(
@@ -131,7 +124,7 @@ class GAN(GenerativeModel):
 
     def generate(self, z, labels=None):
         """Images in [0, 1] from the EMA generator."""
-        images = self.ema_generator(self._with_label(z, labels), training=False)
+        images = self.ema_generator(self.with_label(z, labels), training=False)
         return (ops.cast(images, "float32") + 1.0) / 2.0
 
     def sample(self, num, seed=None, labels=None):
@@ -146,12 +139,12 @@ class GAN(GenerativeModel):
 
     def score(self, network_images, labels=None, training=False):
         """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
-        scores = self.discriminator(self._with_label(network_images, labels), training=training)
+        scores = self.discriminator(self.with_label(network_images, labels), training=training)
         return ops.cast(ops.reshape(scores, (-1,)), "float32")
 
     def fake(self, z, labels=None, training=False):
         """G's images in [-1, 1] (the trained generator, not the EMA)."""
-        return self.generator(self._with_label(z, labels), training=training)
+        return self.generator(self.with_label(z, labels), training=training)
 
     # --- Objective: per-example terms ---
 

@@ -16,36 +16,38 @@ from kgen.networks import build_generator
 
 
 @dataclasses.dataclass
-class GANConfig:
-    """Hyperparameters of a DCGAN; defaults follow Radford et al. (2015)."""
+class _AdversarialConfig:
+    """Settings both adversarial families share."""
 
     latent_dim: int = setting(100, "Size of the latent code z.")
     base_filters: int = setting(64, "Filters of the discriminator's first stage (and the generator's last); doubled per stage.")
+    ema_decay: float = setting(0.999, "Decay of the generator's weight average used for sampling and export.")
+    conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
+
+
+@dataclasses.dataclass
+class GANConfig(_AdversarialConfig):
+    """Hyperparameters of a DCGAN; defaults follow Radford et al. (2015)."""
+
     loss: Literal["non-saturating", "minimax"] = setting(
         "non-saturating", "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates)."
     )
     d_steps: int = setting(1, "Discriminator steps per generator step.")
     label_smoothing: float = setting(0.0, "One-sided label smoothing: real targets become 1 - this.")
-    ema_decay: float = setting(0.999, "Decay of the generator's weight average used for sampling and export.")
-    conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
     learning_rate: float = setting(2e-4, "Adam learning rate of both networks.")
     beta_1: float = setting(0.5, "Adam beta_1 of both networks.")
 
 
 @dataclasses.dataclass
-class WGANGPConfig:
+class WGANGPConfig(_AdversarialConfig):
     """Hyperparameters of a WGAN-GP; defaults follow Gulrajani et al. (2017)."""
 
-    latent_dim: int = setting(100, "Size of the latent code z.")
-    base_filters: int = setting(64, "Filters of the critic's first stage (and the generator's last); doubled per stage.")
     d_steps: int = setting(5, "Critic steps per generator step.")
     gp_weight: float = setting(10.0, "Weight lambda of the gradient penalty.")
     lipschitz: Literal["gradient-penalty", "clip"] = setting(
         "gradient-penalty", "Keep the critic 1-Lipschitz by the gradient penalty, or by weight clipping (WGAN)."
     )
     clip_value: float = setting(0.01, "Weight bound of the critic under --lipschitz clip.")
-    ema_decay: float = setting(0.999, "Decay of the generator's weight average used for sampling and export.")
-    conditional: bool = setting(False, "Condition generator and critic on class labels.")
     learning_rate: float = setting(1e-4, "Adam learning rate of both networks.")
     beta_1: float = setting(0.0, "Adam beta_1 of both networks.")
 
