@@ -9,3 +9,7 @@ from kgen.models.vae import VAE
 from kgen.models.vae_config import VAEConfig
 from kgen.models.pixelcnn import PixelCNN
 from kgen.models.pixelcnn_config import PixelCNNConfig
+from kgen.models.gan import GAN
+from kgen.models.gan_config import GANConfig
+from kgen.models.gan_config import WGANGPConfig
+from kgen.models.wgan_gp import WGANGP

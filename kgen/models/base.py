@@ -108,6 +108,14 @@ class GenerativeModel(keras.Model):
 
         return Endpoint(sample, inputs)
 
+    def with_label(self, x, labels):
+        """A network's input: `x`, or [x, labels] when the model is class-conditional."""
+        if not self.num_classes:
+            return x
+        if labels is None:
+            raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
+        return [ops.convert_to_tensor(x), ops.convert_to_tensor(labels, "int32")]
+
     def summary_labels(self, num):
         """Labels 0, 1, ..., cycling, for a grid of `num` conditional samples (None if unconditional)."""
         if not self.num_classes:

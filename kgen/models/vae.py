@@ -67,20 +67,13 @@ class VAE(GenerativeModel):
 
     # --- Networks with the optional label ---
 
-    def _with_label(self, x, labels):
-        if not self.num_classes:
-            return x
-        if labels is None:
-            raise ValueError("This VAE is conditional: pass `labels` (one int per image).")
-        return [ops.convert_to_tensor(x), ops.convert_to_tensor(labels, "int32")]
-
     def encode(self, images, labels=None):
         """(mean, log_variance) of q(z | x) for external images."""
-        return self.encoder(self._with_label(self.likelihood.encoder_input(images), labels))
+        return self.encoder(self.with_label(self.likelihood.encoder_input(images), labels))
 
     def decode(self, z, labels=None):
         """The mean image in [0, 1] of p(x | z)."""
-        return self.likelihood.mean(self.decoder(self._with_label(z, labels)))
+        return self.likelihood.mean(self.decoder(self.with_label(z, labels)))
 
     def reconstruct(self, images, labels=None):
         """Encode to the posterior mean, decode to the mean image."""
@@ -110,9 +103,9 @@ class VAE(GenerativeModel):
 
     def _elbo_terms(self, targets, labels, training=False):
         """-log p(x | z) for one reparameterized z ~ q(z | x), and KL(q(z | x) || p(z))."""
-        mean, log_variance = self.encoder(self._with_label(targets, labels), training=training)
+        mean, log_variance = self.encoder(self.with_label(targets, labels), training=training)
         z = self.sampling(mean, log_variance)
-        params = self.decoder(self._with_label(z, labels), training=training)
+        params = self.decoder(self.with_label(z, labels), training=training)
         return {
             "reconstruction": -self.likelihood.log_prob(targets, params),
             "kl": gaussian_kl_to_standard_normal(mean, log_variance),
@@ -145,7 +138,7 @@ class VAE(GenerativeModel):
         return self._iwae(self._targets(images), labels, num_samples, chunk_size)
 
     def _iwae(self, targets, labels, num_samples, chunk_size=100):
-        mean, log_variance = self.encoder(self._with_label(targets, labels))
+        mean, log_variance = self.encoder(self.with_label(targets, labels))
         batch = ops.shape(targets)[0]
         total = None
         for start in range(0, num_samples, chunk_size):
@@ -171,7 +164,7 @@ class VAE(GenerativeModel):
         )
         z_mean, z_log_variance = repeat(mean), repeat(log_variance)
         z = self.sampling(z_mean, z_log_variance)
-        params = self.decoder(self._with_label(z, None if labels is None else repeat(labels)))
+        params = self.decoder(self.with_label(z, None if labels is None else repeat(labels)))
         log_px_given_z = self.likelihood.log_prob(repeat(targets), params)
         log_pz = gaussian_log_prob(z, ops.zeros_like(z), ops.zeros_like(z))
         log_qz = gaussian_log_prob(z, z_mean, z_log_variance)

@@ -4,7 +4,8 @@ Radford et al. (2015): the generator grows a dense projection of z through strid
 transposed convolutions with batch norm and ReLU to a tanh image; the discriminator shrinks
 the image through stride-2 convolutions with LeakyReLU to one logit (a score, for a critic).
 Images inside these networks are in [-1, 1]. Sizes whose side halves at least twice (28,
-32, 64) work, with 1 or 3 channels.
+32, 64) work, with 1 or 3 channels. Batch norm is synchronized across replicas, so that a
+step on 2 replicas normalizes by the same global-batch statistics as a step on one device.
 """
 
 import keras
@@ -29,12 +30,12 @@ def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=Non
     label = label_input(num_classes)
     top_filters = base_filters * 2 ** (steps - 1)
     x = layers.Dense(start * start * top_filters, use_bias=False)(append_label(z, label, num_classes))
-    x = layers.ReLU()(layers.BatchNormalization()(x))
+    x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
         x = layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same",
                                    use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization()(x))
+        x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
     # The last upsampling gives the image itself; float32 so that tanh is never rounded.
     image = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
                                    dtype="float32", name="image")(x)
@@ -58,7 +59,7 @@ def build_discriminator(image_shape, *, base_filters=64, normalization="batch", 
     for stage in range(downsampling_steps(image_shape[0])):
         x = layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same")(x)
         if stage > 0 and normalization == "batch":
-            x = layers.BatchNormalization()(x)
+            x = layers.BatchNormalization(synchronized=True)(x)
         elif stage > 0 and normalization == "layer":
             x = layers.LayerNormalization(axis=[1, 2, 3])(x)
         x = layers.LeakyReLU(0.2)(x)

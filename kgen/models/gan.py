@@ -1,0 +1,200 @@
+"""GAN: a generator G(z) against a discriminator D(x), trained in alternating steps.
+
+D learns to tell data from G's samples (a logistic classifier on its score s, D = sigmoid(s));
+G learns to make D call its samples real. The original minimax objective gives G the loss
+log(1 - D(G(z))), whose gradient vanishes exactly when D confidently rejects G's samples (at
+the start of training); the non-saturating loss -log D(G(z)) has the same fixed point and a
+strong gradient there, which is why it is the default.
+"""
+
+import keras
+from keras import ops
+
+from kgen.models import tensorflow_steps
+from kgen.models.base import Endpoint
+from kgen.models.base import GenerativeModel
+from kgen.random import resolve_seed
+from kgen.random import sub_seed
+
+GENERATOR_LOSSES = ("non-saturating", "minimax")
+
+
+def discriminator_loss(real_scores, fake_scores, label_smoothing=0.0):
+    """Per-example -log D(x) - log(1 - D(G(z))), from scores (logits).
+
+    One-sided label smoothing makes the target of real images 1 - label_smoothing; fake
+    images keep target 0 (smoothing those would reward G's mistakes).
+    """
+    real_target = 1.0 - label_smoothing
+    # Binary cross-entropy with logits, written stably: softplus(s) - target * s.
+    return ops.softplus(real_scores) - real_target * real_scores + ops.softplus(fake_scores)
+
+
+def generator_loss(fake_scores, loss="non-saturating"):
+    """Per-example generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax)."""
+    if loss == "non-saturating":
+        return ops.softplus(-fake_scores)
+    return -ops.softplus(fake_scores)
+
+
+@keras.saving.register_keras_serializable(package="kgen")
+class GAN(GenerativeModel):
+    """A GAN over images in [0, 1] (the networks see [-1, 1]), optionally class-conditional.
+
+    Call `compile(d_optimizer=..., g_optimizer=...)`. Each train step takes `d_steps`
+    discriminator steps on the batch (fresh z each), then one generator step, then updates
+    an exponential moving average (EMA) of the generator's weights, which sampling and the
+    export use: it averages out the last steps' oscillation.
+
+    Args:
+        generator: model from z (and label) to an image in [-1, 1].
+        discriminator: model from an image in [-1, 1] (and label) to one score per image.
+        loss: generator loss, "non-saturating" or "minimax".
+        d_steps: discriminator steps per generator step.
+        label_smoothing: one-sided label smoothing of the real targets, in [0, 1).
+        ema_decay: decay of the generator's weight average, in [0, 1); 0 copies the weights.
+        num_classes: number of labels for a conditional GAN, or None.
+        seed: int or None, seeds the model's random generators.
+    """
+
+    serving_default = "generate"
+    sublayer_arguments = ("generator", "discriminator")
+
+    def __init__(self, generator, discriminator, loss="non-saturating", d_steps=1,
+                 label_smoothing=0.0, ema_decay=0.999, num_classes=None, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if loss not in GENERATOR_LOSSES:
+            raise ValueError(f"`loss` must be one of {GENERATOR_LOSSES}. Received: loss={loss!r}")
+        if not isinstance(d_steps, int) or d_steps < 1:
+            raise ValueError(f"`d_steps` must be an int of at least 1. Received: d_steps={d_steps!r}")
+        if not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"`label_smoothing` must be in [0, 1). Received: {label_smoothing}")
+        if not 0.0 <= ema_decay < 1.0:
+            raise ValueError(f"`ema_decay` must be in [0, 1). Received: ema_decay={ema_decay}")
+        # === Config ===
+        self.loss = loss
+        self.d_steps = d_steps
+        self.label_smoothing = float(label_smoothing)
+        self.ema_decay = float(ema_decay)
+        self.num_classes = num_classes
+        self.seed = seed
+        self.latent_dim = int(generator.inputs[0].shape[-1])
+        self.image_shape = tuple(generator.outputs[0].shape[1:])
+        # === Layers ===
+        self.generator = generator
+        self.discriminator = discriminator
+        self.ema_generator = keras.models.clone_model(generator)
+        self.ema_generator.set_weights(generator.get_weights())
+        self.latent_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 0), name="latent_seed")
+        self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="prior_seed")
+        # === Metrics ===
+        self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
+        self.built = True
+
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
+
+    @property
+    def metrics(self):
+        return list(self.trackers)
+
+    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
+        """Set the two optimizers (Adam(2e-4, beta_1=0.5) each by default, as in DCGAN)."""
+        g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+        super().compile(optimizer=g_optimizer, **kwargs)
+        self.g_optimizer = self.optimizer  # wrapped for loss scaling under mixed_float16
+        if self.dtype_policy.name == "mixed_float16":
+            d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
+        self.d_optimizer = d_optimizer
+        # Now, inside the strategy scope the builder runs in: Keras builds only `optimizer`
+        # before training, and a slot created lazily inside a replica's step breaks.
+        self.build_optimizer_state()
+
+    def build_optimizer_state(self):
+        self.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+
+    # --- Networks, in image space [0, 1] outside ---
+
+    def draw_latent(self, num, seed=None, generator=None):
+        """z ~ N(0, I), [num, latent_dim]."""
+        return keras.random.normal(
+            (num, self.latent_dim), seed=resolve_seed(seed, generator or self.latent_seed_generator)
+        )
+
+    def generate(self, z, labels=None):
+        """Images in [0, 1] from the EMA generator."""
+        images = self.ema_generator(self.with_label(z, labels), training=False)
+        return (ops.cast(images, "float32") + 1.0) / 2.0
+
+    def sample(self, num, seed=None, labels=None):
+        if labels is not None:
+            num = ops.shape(labels)[0]
+        return self.generate(self.draw_latent(num, seed, self.prior_seed_generator), labels)
+
+    def call(self, inputs, labels=None, training=False):
+        """Discriminator scores of a batch of images in [0, 1] (or a batch dict)."""
+        images, batch_labels = self.unpack(inputs)
+        return self.score(images * 2.0 - 1.0, batch_labels if labels is None else labels, training)
+
+    def score(self, network_images, labels=None, training=False):
+        """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
+        scores = self.discriminator(self.with_label(network_images, labels), training=training)
+        return ops.cast(ops.reshape(scores, (-1,)), "float32")
+
+    def fake(self, z, labels=None, training=False):
+        """G's images in [-1, 1] (the trained generator, not the EMA)."""
+        return self.generator(self.with_label(z, labels), training=training)
+
+    # --- Objective: per-example terms ---
+
+    def discriminator_terms(self, real, labels, z, training=False):
+        """Per-example discriminator loss, and D(x), D(G(z)) as probabilities; `real` in [-1, 1]."""
+        real_scores = self.score(real, labels, training)
+        fake_scores = self.score(self.fake(z, labels, training), labels, training)
+        return {
+            "d_loss": discriminator_loss(real_scores, fake_scores, self.label_smoothing),
+            "d_real": ops.sigmoid(real_scores),
+            "d_fake": ops.sigmoid(fake_scores),
+        }
+
+    def generator_terms(self, labels, z, training=False):
+        fake_scores = self.score(self.fake(z, labels, training), labels, training)
+        return {"g_loss": generator_loss(fake_scores, self.loss)}
+
+    def after_discriminator_step(self):
+        """Hook run after each discriminator update (WGAN's weight clipping); nothing here."""
+
+    def update_ema(self):
+        """ema <- decay * ema + (1 - decay) * weights, for every generator weight (batch-norm
+        statistics included)."""
+        for average, weight in zip(self.ema_generator.weights, self.generator.weights):
+            average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * weight)
+
+    def train_step(self, data):
+        return tensorflow_steps.adversarial_train_step(self, data)
+
+    def test_step(self, data):
+        real, labels = self.unpack(data)
+        real = real * 2.0 - 1.0
+        z = self.draw_latent(ops.shape(real)[0])
+        terms = self.discriminator_terms(real, labels, z)
+        terms.update(self.generator_terms(labels, z))
+        return self.update_trackers(terms)
+
+    # --- Protocol ---
+
+    def export_endpoints(self):
+        inputs = {"z": ((None, self.latent_dim), "float32")}
+        if self.num_classes:
+            inputs["labels"] = ((None,), "int32")
+
+        def generate(z, labels=None):
+            return {"images": self.generate(z, labels)}
+
+        return {"generate": Endpoint(generate, inputs), "sample": self.sample_endpoint()}
+
+    def get_config(self):
+        return self.config_with(loss=self.loss, d_steps=self.d_steps,
+                                label_smoothing=self.label_smoothing, ema_decay=self.ema_decay,
+                                num_classes=self.num_classes, seed=self.seed)

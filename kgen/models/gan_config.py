@@ -1,0 +1,96 @@
+"""Settings of the GAN and WGAN-GP families, with documented defaults, and their builders."""
+
+import dataclasses
+from typing import Literal
+
+import keras
+
+from kgen.models.config_fields import class_count
+from kgen.models.config_fields import setting
+from kgen.models.gan import GAN
+from kgen.models.registry import ModelFamily
+from kgen.models.registry import register_family
+from kgen.models.wgan_gp import WGANGP
+from kgen.networks import build_discriminator
+from kgen.networks import build_generator
+
+
+@dataclasses.dataclass
+class _AdversarialConfig:
+    """Settings both adversarial families share."""
+
+    latent_dim: int = setting(100, "Size of the latent code z.")
+    base_filters: int = setting(64, "Filters of the discriminator's first stage (and the generator's last); doubled per stage.")
+    ema_decay: float = setting(0.999, "Decay of the generator's weight average used for sampling and export.")
+    conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
+
+
+@dataclasses.dataclass
+class GANConfig(_AdversarialConfig):
+    """Hyperparameters of a DCGAN; defaults follow Radford et al. (2015)."""
+
+    loss: Literal["non-saturating", "minimax"] = setting(
+        "non-saturating", "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates)."
+    )
+    d_steps: int = setting(1, "Discriminator steps per generator step.")
+    label_smoothing: float = setting(0.0, "One-sided label smoothing: real targets become 1 - this.")
+    learning_rate: float = setting(2e-4, "Adam learning rate of both networks.")
+    beta_1: float = setting(0.5, "Adam beta_1 of both networks.")
+
+
+@dataclasses.dataclass
+class WGANGPConfig(_AdversarialConfig):
+    """Hyperparameters of a WGAN-GP; defaults follow Gulrajani et al. (2017)."""
+
+    d_steps: int = setting(5, "Critic steps per generator step.")
+    gp_weight: float = setting(10.0, "Weight lambda of the gradient penalty.")
+    lipschitz: Literal["gradient-penalty", "clip"] = setting(
+        "gradient-penalty", "Keep the critic 1-Lipschitz by the gradient penalty, or by weight clipping (WGAN)."
+    )
+    clip_value: float = setting(0.01, "Weight bound of the critic under --lipschitz clip.")
+    learning_rate: float = setting(1e-4, "Adam learning rate of both networks.")
+    beta_1: float = setting(0.0, "Adam beta_1 of both networks.")
+
+
+def _networks(config, dataset_info, normalization):
+    num_classes = class_count(config.conditional, dataset_info)
+    shape = dataset_info.image_shape
+    generator = build_generator(shape, config.latent_dim, base_filters=config.base_filters,
+                                num_classes=num_classes)
+    discriminator = build_discriminator(shape, base_filters=config.base_filters,
+                                        normalization=normalization, num_classes=num_classes)
+    return generator, discriminator, num_classes
+
+
+def _compile(model, config, jit_compile, beta_2=0.999):
+    adam = lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=beta_2)
+    model.compile(d_optimizer=adam(), g_optimizer=adam(), jit_compile=jit_compile)
+    return model
+
+
+def build_gan(config, dataset_info, seed=None, jit_compile=False):
+    """Networks, model and optimizers for `config` on data shaped like `dataset_info`."""
+    generator, discriminator, num_classes = _networks(config, dataset_info, "batch")
+    model = GAN(generator, discriminator, loss=config.loss, d_steps=config.d_steps,
+                label_smoothing=config.label_smoothing, ema_decay=config.ema_decay,
+                num_classes=num_classes, seed=seed)
+    return _compile(model, config, jit_compile)
+
+
+def build_wgan_gp(config, dataset_info, seed=None, jit_compile=False):
+    """As `build_gan`, with a layer-normalized critic (the penalty is per example)."""
+    generator, critic, num_classes = _networks(config, dataset_info, "layer")
+    model = WGANGP(generator, critic, gp_weight=config.gp_weight, d_steps=config.d_steps,
+                   lipschitz=config.lipschitz, clip_value=config.clip_value,
+                   ema_decay=config.ema_decay, num_classes=num_classes, seed=seed)
+    return _compile(model, config, jit_compile, beta_2=0.9)
+
+
+GAN_FAMILY = register_family(
+    ModelFamily(name="gan", config_class=GANConfig, build=build_gan, default_dataset="mnist",
+                summary="DCGAN: non-saturating (or minimax) loss, EMA generator, optionally conditional.")
+)
+WGAN_GP_FAMILY = register_family(
+    ModelFamily(name="wgan-gp", config_class=WGANGPConfig, build=build_wgan_gp, default_dataset="mnist",
+                summary="WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator.")
+)

@@ -1,0 +1,247 @@
+"""GAN and WGAN-GP: the penalty by hand, alpha, critic steps, EMA, replicas, labels, export."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kgen.data import DatasetInfo
+from kgen.models import GANConfig
+from kgen.models import WGANGPConfig
+from kgen.models import get_family
+from kgen.models.gan import discriminator_loss
+from kgen.models.gan import generator_loss
+from kgen.models.wgan_gp import gradient_penalty
+from kgen.models.wgan_gp import interpolate
+
+INFO = DatasetInfo(name="synthetic", image_shape=(28, 28, 1), num_classes=10, num_examples=64,
+                   split="train")
+
+
+def _build(name, seed=1, **overrides):
+    keras.utils.set_random_seed(0)
+    config_class = GANConfig if name == "gan" else WGANGPConfig
+    settings = dict(latent_dim=8, base_filters=8)
+    settings.update(overrides)
+    return get_family(name).build(config_class(**settings), INFO, seed=seed)
+
+
+def _batch(num=16, seed=0):
+    rng = np.random.default_rng(seed)
+    images = rng.random((num, 28, 28, 1)).astype("float32")
+    labels = rng.integers(0, 10, size=num).astype("int32")
+    return images, labels
+
+
+def _dataset(images, labels):
+    return tf.data.Dataset.from_tensor_slices({"image": images, "label": labels}).batch(len(images))
+
+
+def test_losses_match_their_formulas():
+    real, fake = np.array([2.0, -1.0]), np.array([0.5, 3.0])
+    sigmoid = lambda s: 1 / (1 + np.exp(-s))
+    expected = -np.log(sigmoid(real)) - np.log(1 - sigmoid(fake))
+    np.testing.assert_allclose(discriminator_loss(real, fake), expected, rtol=1e-6)
+    smoothed = -(0.9 * np.log(sigmoid(real)) + 0.1 * np.log(1 - sigmoid(real))) - np.log(1 - sigmoid(fake))
+    np.testing.assert_allclose(discriminator_loss(real, fake, 0.1), smoothed, rtol=1e-6)
+    np.testing.assert_allclose(generator_loss(fake), -np.log(sigmoid(fake)), rtol=1e-6)
+    np.testing.assert_allclose(generator_loss(fake, "minimax"), np.log(1 - sigmoid(fake)), rtol=1e-6)
+
+
+def test_gradient_penalty_matches_a_hand_computation():
+    # Critic D(x) = 0.5 * sum(x^2): its input gradient at x_hat is x_hat itself.
+    model = _build("wgan-gp")
+    real, _ = _batch(num=4)
+    real = real * 2 - 1
+    fake = np.zeros_like(real)
+    alpha = np.array([0.1, 0.4, 0.7, 1.0], "float32")
+    model.score = lambda x, labels=None, training=False: 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+    model.fake = lambda z, labels=None, training=False: tf.constant(fake)
+    model.draw_alpha = lambda num: tf.constant(alpha)
+    terms = model.discriminator_terms(tf.constant(real), None, tf.zeros((4, 8)))
+    x_hat = alpha[:, None, None, None] * real
+    norms = np.sqrt((x_hat.reshape(4, -1) ** 2).sum(axis=1))
+    np.testing.assert_allclose(terms["gradient_penalty"], (norms - 1) ** 2, rtol=1e-5)
+    scores_real = 0.5 * (real.reshape(4, -1) ** 2).sum(axis=1)
+    np.testing.assert_allclose(terms["d_loss"], 0 - scores_real + 10 * (norms - 1) ** 2, rtol=1e-5)
+    np.testing.assert_allclose(terms["wasserstein"], scores_real, rtol=1e-6)
+
+
+def test_penalty_norm_is_finite_at_a_zero_gradient():
+    gradients = tf.zeros((2, 3, 3, 1))
+    with tf.GradientTape() as tape:
+        tape.watch(gradients)
+        penalty = gradient_penalty(gradients)
+    np.testing.assert_allclose(penalty, [1.0, 1.0], atol=1e-5)
+    assert np.isfinite(tape.gradient(penalty, gradients).numpy()).all()
+
+
+def test_alpha_is_uniform_and_drawn_per_example():
+    model = _build("wgan-gp")
+    alpha = model.draw_alpha(20000).numpy()
+    assert alpha.shape == (20000,) and alpha.min() >= 0 and alpha.max() < 1
+    assert abs(alpha.mean() - 0.5) < 0.01 and abs(alpha.var() - 1 / 12) < 0.003
+    real, fake = np.ones((3, 2, 2, 1), "float32"), np.zeros((3, 2, 2, 1), "float32")
+    mixed = interpolate(real, fake, np.array([0.2, 0.5, 0.9], "float32")).numpy()
+    np.testing.assert_allclose(mixed[:, 0, 0, 0], [0.2, 0.5, 0.9], rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, d_steps", [("gan", 1), ("gan", 3), ("wgan-gp", 5)])
+def test_critic_steps_per_generator_step(name, d_steps):
+    model = _build(name, d_steps=d_steps)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels).repeat(2), epochs=1, verbose=0)
+    assert int(model.d_optimizer.iterations.numpy()) == 2 * d_steps
+    assert int(model.g_optimizer.iterations.numpy()) == 2
+
+
+def test_ema_follows_the_generator():
+    model = _build("gan", ema_decay=0.9)
+    before_ema = [w.numpy() for w in model.ema_generator.weights]
+    images, labels = _batch()
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    after = [w.numpy() for w in model.generator.weights]
+    for ema, old, new in zip(model.ema_generator.weights, before_ema, after):
+        np.testing.assert_allclose(ema.numpy(), 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-7)
+    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(before_ema, after))
+
+
+def _one_step_weights(name, strategy, images, labels):
+    with strategy.scope():
+        model = _build(name, d_steps=2, conditional=True)
+        # Plain SGD: Adam's first step g / (|g| + eps) turns float noise in near-zero
+        # gradients into full-size steps, which would hide what is compared here.
+        model.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05))
+    # Replicas draw their own z and alpha; pin them so that both runs see the same inputs.
+    model.draw_latent = lambda num, seed=None, generator=None: tf.zeros((num, 8))
+    if name == "wgan-gp":
+        model.draw_alpha = lambda num: tf.fill((num,), 0.3)
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    return [w.numpy() for w in model.weights]
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan-gp"])
+def test_one_full_step_same_weights_on_one_and_two_replicas(name, two_replica_strategy):
+    images, labels = _batch(num=16)
+    one = _one_step_weights(name, tf.distribute.OneDeviceStrategy("/cpu:0"), images, labels)
+    two = _one_step_weights(name, two_replica_strategy, images, labels)
+    initial = [w.numpy() for w in _build(name, d_steps=2, conditional=True).weights]
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(one, initial)), "the step changed nothing"
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=2e-4, atol=2e-6)
+
+
+def test_conditional_sampling_honours_the_labels():
+    model = _build("gan", conditional=True)
+    z = model.draw_latent(2, seed=5)
+    same = model.generate(tf.concat([z[:1], z[:1]], 0), np.array([3, 3])).numpy()
+    other = model.generate(tf.concat([z[:1], z[:1]], 0), np.array([3, 8])).numpy()
+    np.testing.assert_allclose(same[0], same[1], rtol=1e-6)
+    assert not np.allclose(other[0], other[1])
+    assert model.sample(5, seed=2, labels=np.arange(3)).shape == (3, 28, 28, 1)
+
+
+def test_a_short_run_moves_the_critic_the_way_its_objective_says(mnist_small):
+    dataset, _ = mnist_small
+    images = np.stack([example["image"].numpy() for example in dataset.take(64)])
+    labels = np.zeros(len(images), "int32")
+    for name, gap in (("gan", "d_real - d_fake"), ("wgan-gp", "wasserstein")):
+        model = _build(name, d_steps=1)
+        dataset = _dataset(images, labels).unbatch().batch(32).repeat(6)
+        history = model.fit(dataset, epochs=1, verbose=0)
+        z = model.draw_latent(64, seed=1)
+        real_scores = model.score(images * 2 - 1)
+        fake_scores = model.score(model.fake(z))
+        assert float(tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)) > 0, gap
+        assert math.isfinite(history.history["d_loss"][-1])
+
+
+def test_checkpoint_restores_both_optimizers_the_ema_and_the_step(tmp_path):
+    from kgen.training.checkpoints import TrainingState
+
+    images, labels = _batch()
+    model = _build("wgan-gp", d_steps=2)
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    state = TrainingState(model, str(tmp_path))
+    state.step.assign(7)
+    state.manager.save(checkpoint_number=7)
+    restored = _build("wgan-gp", d_steps=2, seed=2)
+    assert TrainingState(restored, str(tmp_path)).restore() == 7
+    for name in ("d_optimizer", "g_optimizer"):
+        saved, loaded = getattr(model, name).variables, getattr(restored, name).variables
+        assert len(saved) == len(loaded) > 2
+        for a, b in zip(saved, loaded):
+            np.testing.assert_array_equal(a.numpy(), b.numpy())
+    for a, b in zip(model.ema_generator.weights, restored.ema_generator.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+# Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
+TF_ONLY_LOADER = """
+import sys, numpy as np, tensorflow as tf
+path, z_path, out_path = sys.argv[1:]
+loaded = tf.saved_model.load(path)
+z = tf.constant(np.load(z_path))
+labels = tf.constant([1, 2, 3], tf.int32)
+generated = loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy()
+sampled = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(4, tf.int64), labels=labels)["images"].numpy()
+np.savez(out_path, generated=generated, sampled=sampled)
+assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
+"""
+
+
+def test_export_serves_the_ema_generator_without_kgen(tmp_path):
+    import subprocess
+    import sys
+
+    from kgen.export import export_saved_model
+
+    model = _build("gan", conditional=True, ema_decay=0.5)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)  # EMA and generator now differ
+    path = export_saved_model(model, str(tmp_path / "gan"))
+    z = np.random.default_rng(3).normal(size=(3, 8)).astype("float32")
+    np.save(tmp_path / "z.npy", z)
+    result = subprocess.run([sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "z.npy"),
+                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    out = np.load(tmp_path / "out.npz")
+    labels = np.array([1, 2, 3], "int32")
+    np.testing.assert_allclose(out["generated"], model.generate(z, labels), rtol=1e-5, atol=1e-6)
+    trained = (model.fake(z, labels).numpy() + 1) / 2
+    assert not np.allclose(out["generated"], trained, atol=1e-4), "export used the raw generator"
+    np.testing.assert_allclose(out["sampled"], model.sample(3, seed=tf.constant(4, tf.int64), labels=labels),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_mixed_float16_scales_both_losses_and_keeps_the_penalty_in_float32():
+    images, labels = _batch()
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = _build("wgan-gp", d_steps=1)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    assert isinstance(model.d_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(model.g_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.generator.layers[1].compute_dtype == "float16"
+    terms = model.discriminator_terms(tf.constant(images * 2 - 1), None, model.draw_latent(16))
+    assert terms["gradient_penalty"].dtype == "float32" and terms["d_loss"].dtype == "float32"
+    history = model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    assert all(math.isfinite(values[-1]) for values in history.history.values())
+    assert all(w.dtype == "float32" for w in model.generator.trainable_weights)
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan-gp"])
+def test_keras_archive_round_trip_keeps_settings_and_the_ema_generator(name, tmp_path):
+    model = _build(name, conditional=True, ema_decay=0.5)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    loaded = keras.saving.load_model(tmp_path / "model.keras")
+    settings = lambda m: {k: v for k, v in m.get_config().items() if k not in ("generator", "discriminator")}
+    assert type(loaded) is type(model) and settings(loaded) == settings(model)
+    z, labels = model.draw_latent(3, seed=1), np.array([0, 5, 9], "int32")
+    np.testing.assert_allclose(loaded.generate(z, labels), model.generate(z, labels), rtol=1e-6)
