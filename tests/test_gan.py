@@ -149,12 +149,19 @@ def test_a_short_run_moves_the_critic_the_way_its_objective_says(mnist_small):
     labels = np.zeros(len(images), "int32")
     for name, gap in (("gan", "d_real - d_fake"), ("wgan-gp", "wasserstein")):
         model = _build(name, d_steps=1)
+        z = model.draw_latent(64, seed=1)
+
+        def score_gap():
+            real_scores = model.score(images * 2 - 1)
+            fake_scores = model.score(model.fake(z))
+            return float(tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores))
+
+        before = score_gap()
         dataset = _dataset(images, labels).unbatch().batch(32).repeat(6)
         history = model.fit(dataset, epochs=1, verbose=0)
-        z = model.draw_latent(64, seed=1)
-        real_scores = model.score(images * 2 - 1)
-        fake_scores = model.score(model.fake(z))
-        assert float(tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores)) > 0, gap
+        after = score_gap()
+        assert after > 0, gap
+        assert after > before, f"{gap} did not grow: {before} -> {after}"
         assert math.isfinite(history.history["d_loss"][-1])
 
 

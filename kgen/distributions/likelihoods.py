@@ -13,6 +13,27 @@ from keras import random
 from kgen.random import resolve_seed
 
 
+def _sum_per_example(per_pixel):
+    """Sum over every axis but the batch: per-pixel log-probabilities -> per-image, [N]."""
+    return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+
+
+class _EightBitLevels:
+    """Targets for 8-bit likelihoods: the 256 levels the data came from, scaled to [-1, 1]."""
+
+    def targets(self, images, seed_generator=None):
+        levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
+        return levels / 127.5 - 1.0
+
+    def encoder_input(self, images):
+        """What an encoder or an autoregressive network sees: the quantized levels."""
+        return self.targets(images)
+
+    def to_images(self, targets):
+        """External images in [0, 1] from targets."""
+        return (targets + 1.0) / 2.0
+
+
 class BernoulliLikelihood:
     """Independent Bernoulli pixels with logits; images are binarized by sampling.
 
@@ -35,7 +56,7 @@ class BernoulliLikelihood:
     def log_prob(self, targets, logits):
         # log sigmoid(l) for x=1 and log sigmoid(-l) for x=0, written stably.
         per_pixel = targets * logits - ops.softplus(logits)
-        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+        return _sum_per_example(per_pixel)
 
     def mean(self, logits):
         return ops.sigmoid(logits)
@@ -49,7 +70,7 @@ class BernoulliLikelihood:
         return targets
 
 
-class DiscretizedLogisticLikelihood:
+class DiscretizedLogisticLikelihood(_EightBitLevels):
     """8-bit pixels under a logistic whose mass is integrated over each of the 256 bins.
 
     As in PixelCNN++ (Salimans et al. 2017): pixel values are scaled to [-1, 1], the bin of
@@ -60,15 +81,6 @@ class DiscretizedLogisticLikelihood:
     name = "logistic"
     params_per_channel = 2
     _MIN_LOG_SCALE = -7.0
-
-    def targets(self, images, seed_generator=None):
-        # Quantize to the 256 levels the data came from, then map to [-1, 1].
-        levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
-        return levels / 127.5 - 1.0
-
-    def encoder_input(self, images):
-        """What the encoder sees: the quantized levels in [-1, 1] it is trained on."""
-        return self.targets(images)
 
     def log_prob(self, targets, params):
         mean, log_scale = ops.split(params, 2, axis=-1)
@@ -93,14 +105,14 @@ class DiscretizedLogisticLikelihood:
             log_cdf_upper,
             ops.where(targets > 0.999, log_one_minus_cdf_lower, log_mass_interior),
         )
-        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+        return _sum_per_example(per_pixel)
 
     def mean(self, params):
         mean, _ = ops.split(params, 2, axis=-1)
         return ops.clip((mean + 1.0) / 2.0, 0.0, 1.0)
 
 
-class CategoricalLikelihood:
+class CategoricalLikelihood(_EightBitLevels):
     """A 256-way softmax per pixel and colour, as in PixelRNN/PixelCNN for 8-bit images.
 
     Parameters are parameter-major: logit k of colour c is feature k * channels + c. Targets
@@ -110,18 +122,11 @@ class CategoricalLikelihood:
     name = "categorical"
     params_per_channel = 256
 
-    def targets(self, images, seed_generator=None):
-        levels = ops.round(ops.clip(images, 0.0, 1.0) * 255.0)
-        return levels / 127.5 - 1.0
-
-    def encoder_input(self, images):
-        return self.targets(images)
-
     def log_prob(self, targets, logits):
         log_probs = ops.log_softmax(self._per_level(logits), axis=-2)  # [..., 256, C]
         levels = ops.cast(ops.round((targets + 1.0) * 127.5), "int32")
         per_pixel = ops.take_along_axis(log_probs, ops.expand_dims(levels, -2), axis=-2)
-        return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
+        return _sum_per_example(per_pixel)
 
     def mean(self, logits):
         probs = ops.softmax(self._per_level(logits), axis=-2)
@@ -134,9 +139,6 @@ class CategoricalLikelihood:
         cdf = ops.cumsum(ops.softmax(self._per_level(logits), axis=-2), axis=-2)
         levels = ops.sum(ops.cast(cdf < ops.expand_dims(uniform, -2), "float32"), axis=-2)
         return ops.minimum(levels, 255.0) / 127.5 - 1.0
-
-    def to_images(self, targets):
-        return (targets + 1.0) / 2.0
 
     def _per_level(self, logits):
         """[..., 256 * C] -> [..., 256, C]."""

@@ -7,6 +7,7 @@ import keras
 from kgen.errors import ModelNotFound
 from kgen.export.saved_model import KERAS_ARCHIVE
 from kgen.export.saved_model import resolve_saved_model
+from kgen.training.run_dir import RECORD
 
 
 def load_model(path):
@@ -16,7 +17,7 @@ def load_model(path):
     (`dataset`, `image_size`, `data_dir`, `manual_dir`); a SavedModel gives the `.keras`
     archive kgen writes beside the graph, and no data settings.
     """
-    if os.path.isfile(os.path.join(path, "run.json")):
+    if os.path.isfile(os.path.join(path, RECORD)):
         from kgen.export.from_run import model_from_run
 
         model, record = model_from_run(path)

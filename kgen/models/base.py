@@ -7,7 +7,6 @@ import keras
 from keras import ops
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Endpoint:
     """A function the exporter writes into a SavedModel as a named signature.
@@ -108,13 +107,23 @@ class GenerativeModel(keras.Model):
 
         return Endpoint(sample, inputs)
 
-    def with_label(self, x, labels):
-        """A network's input: `x`, or [x, labels] when the model is class-conditional."""
+    def checked_labels(self, labels):
+        """`labels` as int32 for a class-conditional model (which needs them), else None."""
         if not self.num_classes:
-            return x
+            return None
         if labels is None:
             raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
-        return [ops.convert_to_tensor(x), ops.convert_to_tensor(labels, "int32")]
+        return ops.convert_to_tensor(labels, "int32")
+
+    def with_label(self, x, labels):
+        """A functional network's input: `x`, or [x, labels] when the model is conditional."""
+        labels = self.checked_labels(labels)
+        return x if labels is None else [ops.convert_to_tensor(x), labels]
+
+    @staticmethod
+    def sample_count(num, labels):
+        """How many images a sampler draws: one per label when labels are given, else `num`."""
+        return num if labels is None else ops.shape(labels)[0]
 
     def summary_labels(self, num):
         """Labels 0, 1, ..., cycling, for a grid of `num` conditional samples (None if unconditional)."""

@@ -59,6 +59,7 @@ class GAN(GenerativeModel):
 
     serving_default = "generate"
     sublayer_arguments = ("generator", "discriminator")
+    metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
 
     def __init__(self, generator, discriminator, loss="non-saturating", d_steps=1,
                  label_smoothing=0.0, ema_decay=0.999, num_classes=None, seed=None, **kwargs):
@@ -90,8 +91,6 @@ class GAN(GenerativeModel):
         # === Metrics ===
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
         self.built = True
-
-    metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
 
     @property
     def metrics(self):
@@ -128,14 +127,19 @@ class GAN(GenerativeModel):
         return (ops.cast(images, "float32") + 1.0) / 2.0
 
     def sample(self, num, seed=None, labels=None):
-        if labels is not None:
-            num = ops.shape(labels)[0]
+        num = self.sample_count(num, labels)
         return self.generate(self.draw_latent(num, seed, self.prior_seed_generator), labels)
+
+    @staticmethod
+    def to_network_range(images):
+        """Images in [0, 1] -> the [-1, 1] the networks work in."""
+        return ops.cast(images, "float32") * 2.0 - 1.0
 
     def call(self, inputs, labels=None, training=False):
         """Discriminator scores of a batch of images in [0, 1] (or a batch dict)."""
         images, batch_labels = self.unpack(inputs)
-        return self.score(images * 2.0 - 1.0, batch_labels if labels is None else labels, training)
+        return self.score(self.to_network_range(images), batch_labels if labels is None else labels,
+                          training)
 
     def score(self, network_images, labels=None, training=False):
         """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
@@ -176,7 +180,7 @@ class GAN(GenerativeModel):
 
     def test_step(self, data):
         real, labels = self.unpack(data)
-        real = real * 2.0 - 1.0
+        real = self.to_network_range(real)
         z = self.draw_latent(ops.shape(real)[0])
         terms = self.discriminator_terms(real, labels, z)
         terms.update(self.generator_terms(labels, z))

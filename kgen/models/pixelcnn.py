@@ -36,7 +36,8 @@ class PixelCNN(GenerativeModel):
         seed: int or None, seeds the model's random generators.
     """
 
-    # The pixel loop is thousands of tiny ops; XLA fuses them (measured 8x faster on CPU).
+    # The pixel loop is thousands of tiny ops; XLA fuses them (`kgen bench pixelcnn` with
+    # and without --jit-compile off: 0.109 s against 1.15 s for 16 images on a 2-core CPU).
     sample_jit_compile = True
     sublayer_arguments = ("network",)
 
@@ -67,19 +68,10 @@ class PixelCNN(GenerativeModel):
     def metrics(self):
         return [self.loss_tracker, self.bits_per_dim_tracker]
 
-    def _checked_labels(self, labels):
-        if not self.num_classes:
-            return None
-        if labels is None:
-            raise ValueError("This PixelCNN is conditional: pass `labels` (one int per image).")
-        return ops.convert_to_tensor(labels, "int32")
-
     def call(self, inputs, labels=None, training=False):
         """Per-pixel distribution parameters for a batch (images in [0, 1], or a batch dict)."""
         images, batch_labels = self.unpack(inputs)
-        targets = self.likelihood.targets(images, self.binarize_seed_generator)
-        return self.network(targets, labels=self._checked_labels(
-            batch_labels if labels is None else labels), training=training)
+        return self._params(self._targets(images), batch_labels if labels is None else labels, training)
 
     # --- Objective ---
 
@@ -105,9 +97,11 @@ class PixelCNN(GenerativeModel):
     def _targets(self, images):
         return self.likelihood.targets(images, self.binarize_seed_generator)
 
+    def _params(self, targets, labels, training=False):
+        return self.network(targets, labels=self.checked_labels(labels), training=training)
+
     def _log_prob(self, targets, labels, training=False):
-        params = self.network(targets, labels=self._checked_labels(labels), training=training)
-        return self.likelihood.log_prob(targets, params)
+        return self.likelihood.log_prob(targets, self._params(targets, labels, training))
 
     # --- Sampling ---
 
@@ -118,8 +112,7 @@ class PixelCNN(GenerativeModel):
 
         XLA draws another stream than plain TensorFlow for the same seed, so a seed's
         images depend on whether the sampler was compiled; pass the noise in to compare."""
-        if labels is not None:
-            num = ops.shape(labels)[0]
+        num = self.sample_count(num, labels)
         return keras.random.uniform(
             (num,) + self.image_shape, seed=resolve_seed(seed, self.sample_seed_generator)
         )
@@ -145,35 +138,35 @@ class PixelCNN(GenerativeModel):
         inputs (the gated variant computes its vertical stack once per row), so a pixel
         costs one position of every layer instead of a full forward pass.
         """
-        labels = self._checked_labels(labels)
+        labels = self.checked_labels(labels)
         num = ops.shape(noise)[0]
         height, width, channels = self.image_shape
         network = self.network
-        images = ops.zeros((num, height, width, channels))
 
         def draw_row(row, carry):
             state, images = carry
             state = network.begin_row(state, labels)
 
-            def draw_column(col, carry):
-                state, images = carry
+            def draw_column(col, state):
                 uniform = ops.reshape(ops.slice(noise, [0, row, col, 0], [num, 1, 1, channels]),
                                       (num, channels))
-                holder = {"state": state}
 
                 def params_for_colour(pixel, colour):
+                    nonlocal state
                     if colour > 0:  # feed the colours drawn so far back in
-                        holder["state"] = network.write_pixel(holder["state"], col, pixel)
-                    holder["state"], params = network.params_at(holder["state"], col, labels)
+                        state = network.write_pixel(state, col, pixel)
+                    state, params = network.params_at(state, col, labels)
                     return params
 
                 pixel = self._draw_pixel(params_for_colour, uniform)
-                state = network.write_pixel(holder["state"], col, pixel)
-                images = ops.slice_update(images, [0, row, col, 0], pixel[:, None, None, :])
-                return state, images
+                return network.write_pixel(state, col, pixel)
 
-            return ops.fori_loop(0, width, draw_column, (state, images))
+            state = ops.fori_loop(0, width, draw_column, state)
+            # The network's input buffer now holds the whole row: copy it out once per row.
+            images = ops.slice_update(images, [0, row, 0, 0], network.drawn_row(state))
+            return state, images
 
+        images = ops.zeros((num, height, width, channels))
         _, images = ops.fori_loop(0, height, draw_row, (network.sampling_state(num), images))
         return self.likelihood.to_images(images)
 
@@ -186,7 +179,7 @@ class PixelCNN(GenerativeModel):
 
     def sample_naive_from_noise(self, noise, labels=None):
         """The reference sampler on given `noise` (see `sampling_noise`)."""
-        labels = self._checked_labels(labels)
+        labels = self.checked_labels(labels)
         noise = ops.convert_to_numpy(noise)
         height, width, _ = self.image_shape
         images = np.zeros(noise.shape, dtype="float32")

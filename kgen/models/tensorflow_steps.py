@@ -35,7 +35,7 @@ def adversarial_train_step(model, data):
     `objective_train_step`; each optimizer scales its own loss under mixed float16.
     """
     real, labels = model.unpack(data)
-    real = tf.cast(real, tf.float32) * 2.0 - 1.0  # the networks see [-1, 1]
+    real = model.to_network_range(real)
     batch = tf.shape(real)[0]
     discriminator = model.discriminator.trainable_variables
     for _ in range(model.d_steps):

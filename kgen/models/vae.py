@@ -81,8 +81,7 @@ class VAE(GenerativeModel):
         return self.decode(mean, labels)
 
     def sample(self, num, seed=None, labels=None):
-        if labels is not None:
-            num = ops.shape(labels)[0]
+        num = self.sample_count(num, labels)
         z = keras.random.normal(
             (num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator)
         )

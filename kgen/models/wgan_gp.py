@@ -6,6 +6,7 @@ from keras import ops
 
 from kgen.models import tensorflow_steps
 from kgen.models.gan import GAN
+from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
 LIPSCHITZ_METHODS = ("gradient-penalty", "clip")
@@ -64,8 +65,9 @@ class WGANGP(GAN):
         self.alpha_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 2), name="alpha_seed")
 
     def draw_alpha(self, num):
-        """alpha ~ U(0, 1), one per example (a uniform, not a normal)."""
-        return keras.random.uniform((num,), seed=self.alpha_seed_generator)
+        """alpha ~ U(0, 1), one per example (a uniform, not a normal); each replica draws
+        its own (see `kgen.random.resolve_seed`)."""
+        return keras.random.uniform((num,), seed=resolve_seed(None, self.alpha_seed_generator))
 
     def discriminator_terms(self, real, labels, z, training=False):
         real_scores = self.score(real, labels, training)

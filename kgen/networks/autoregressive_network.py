@@ -16,8 +16,9 @@ class AutoregressiveNetwork(keras.layers.Layer):
 
     Besides the full-image `call`, a network evaluates one pixel at a time for fast
     sampling: `sampling_state(batch)` makes the row buffers, `begin_row` moves them to the
-    next row, `params_at` computes one pixel's parameters and `write_pixel` feeds a drawn
-    pixel back in. Subclasses build their layers and implement those four and `call`.
+    next row, `params_at` computes one pixel's parameters, `write_pixel` feeds a drawn
+    pixel back in and `drawn_row` reads the finished row. Subclasses build their layers and
+    implement `sampling_state`, `begin_row`, `params_at` and `call`.
 
     Args:
         image_shape: (height, width, channels), channels 1 or 3.
@@ -69,6 +70,10 @@ class AutoregressiveNetwork(keras.layers.Layer):
         state = dict(state)
         state["image"] = self.rows.write_pixel(state["image"], col, values[:, None, None, :])
         return state
+
+    def drawn_row(self, state):
+        """The row just drawn, [batch, 1, width, channels] (network scale), from the state."""
+        return self.rows.current_row(state["image"])
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.params_per_channel * self.color_channels,)

@@ -54,7 +54,10 @@ class GatedPixelCNNNetwork(AutoregressiveNetwork):
     def sampling_state(self, batch):
         dtype = self.compute_dtype
         first = self.blocks[0].vertical_conv
-        state = {"image": self.rows.empty(batch, first.rows_above + 1, self.color_channels, dtype)}
+        # The drawn image stays float32 (the convolutions cast it), so `drawn_row` is exact.
+        state = {
+            "image": self.rows.empty(batch, first.rows_above + 1, self.color_channels, "float32")
+        }
         for index, block in enumerate(self.blocks):
             if index > 0:
                 state[f"vertical_{index}"] = self.rows.empty(

@@ -45,7 +45,9 @@ class PixelCNNNetwork(AutoregressiveNetwork):
 
     def sampling_state(self, batch):
         dtype = self.compute_dtype
-        state = {"image": self.rows.empty(batch, self.input_conv.rows_above + 1, self.color_channels, dtype)}
+        # The drawn image stays float32 (the convolutions cast it), so `drawn_row` is exact.
+        rows = self.input_conv.rows_above + 1
+        state = {"image": self.rows.empty(batch, rows, self.color_channels, "float32")}
         for index, block in enumerate(self.blocks):
             state[f"block_{index}"] = self.rows.empty(
                 batch, block.conv.rows_above + 1, self.filters // 2, dtype

@@ -36,6 +36,10 @@ class RowBuffers:
         rows = buffer.shape[1]
         return ops.slice_update(buffer, [0, rows - 1, self.pad, 0], ops.cast(values, buffer.dtype))
 
+    def current_row(self, buffer):
+        """The current row without its padding, [batch, 1, width, features]."""
+        return buffer[:, -1:, self.pad: self.pad + self.width]
+
     def pixel_window(self, buffer, conv, col):
         """The rows and columns `conv` (a MaskedConv2D) reads for output column `col`."""
         rows, half = conv.rows_above + 1, conv.half_width

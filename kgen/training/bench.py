@@ -18,7 +18,7 @@ from kgen.models import get_family
 from kgen.training.driver import build_model
 from kgen.training.driver import load_data
 from kgen.training.driver import resolve_jit_compile
-from kgen.training.driver import sampler_jit_compile
+from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import make_strategy
 
 
@@ -60,8 +60,8 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
               verbose=0, shuffle=False, callbacks=[timer])
     train_rate = _rate(steps * batch, timer.seconds)
 
-    jit_compile = resolve_jit_compile(train_config.jit_compile, strategy)
-    sample_jit_compile = sampler_jit_compile(train_config.jit_compile, model)
+    jit_compile = resolve_jit_compile(train_config.jit_compile, default_jit_compile(strategy))
+    sample_jit_compile = resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile)
     result = {
         "model": family.name,
         "device": device_name(),

@@ -76,8 +76,8 @@ class CheckpointCallback(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch, logs=None):
         self.state.step.assign_add(1)
-        loss = float((logs or {}).get("loss", 0.0))
-        if not math.isfinite(loss):
+        # Every logged value, not just a "loss": adversarial models log d_loss and g_loss.
+        if not all(math.isfinite(float(value)) for value in (logs or {}).values()):
             self.diverged_at = int(self.state.step.numpy())
             self.model.stop_training = True
             return

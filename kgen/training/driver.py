@@ -81,23 +81,18 @@ def dtype_policy(mixed_precision):
         keras.config.set_dtype_policy(previous)
 
 
-def resolve_jit_compile(setting, strategy):
+def resolve_jit_compile(setting, auto_default):
+    """--jit-compile as a bool: "on"/"off" as said, "auto" as `auto_default` says (for the
+    train step `default_jit_compile(strategy)`; for in-process sampling, such as the
+    TensorBoard grids and `kgen bench`, the model's `sample_jit_compile`)."""
     if setting == "auto":
-        return default_jit_compile(strategy)
-    return setting == "on"
-
-
-def sampler_jit_compile(setting, model):
-    """Whether in-process sampling (TensorBoard grids, `kgen bench`) runs under XLA: as
-    --jit-compile says, and under "auto" as the model prefers (`sample_jit_compile`)."""
-    if setting == "auto":
-        return model.sample_jit_compile
+        return auto_default
     return setting == "on"
 
 
 def build_model(family, model_config, info, seed, strategy, train_config):
     """Build and compile the family's model inside the strategy's scope."""
-    jit = resolve_jit_compile(train_config.jit_compile, strategy)
+    jit = resolve_jit_compile(train_config.jit_compile, default_jit_compile(strategy))
     with dtype_policy(train_config.mixed_precision), strategy.scope():
         return family.build(model_config, info, seed=seed, jit_compile=jit)
 
@@ -179,7 +174,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
                 log_every=train_config.log_every,
                 summary_batch=_summary_batch(eval_data if eval_data is not None else train_data),
                 hparams=_hparams(run.record),
-                jit_compile=sampler_jit_compile(train_config.jit_compile, model),
+                jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
             )
         )
     validation = None if eval_data is None else evaluation_batches(eval_data, batch_size)

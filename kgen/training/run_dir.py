@@ -74,6 +74,12 @@ def identity(record):
     return json.loads(json.dumps(key))  # as stored: tuples become lists
 
 
+def _resumed(run, record):
+    """`run`, taking the new command's --epochs (training longer is still the same run)."""
+    run.record["train_config"]["epochs"] = record["train_config"]["epochs"]
+    return run
+
+
 def open_run(record, logdir=None, runs_root="runs", fresh=False):
     """The run to train in: `logdir` if given, else the newest unfinished run with the same
     identity under `runs_root`, else a new `runs_root/<family>-<dataset>-<time>`."""
@@ -89,8 +95,7 @@ def open_run(record, logdir=None, runs_root="runs", fresh=False):
                     f"--logdir {logdir!r} holds a run with other settings; resume it with the "
                     "same settings, or choose another --logdir."
                 )
-            existing.record["train_config"]["epochs"] = record["train_config"]["epochs"]
-            return existing, True
+            return _resumed(existing, record), True
         run = RunDir(logdir, record)
         run.save()
         return run, False
@@ -102,8 +107,7 @@ def open_run(record, logdir=None, runs_root="runs", fresh=False):
                 continue
             candidate = RunDir.load(path)
             if candidate.record.get("status") != "completed" and identity(candidate.record) == identity(record):
-                candidate.record["train_config"]["epochs"] = record["train_config"]["epochs"]
-                return candidate, True
+                return _resumed(candidate, record), True
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = os.path.join(runs_root, f"{record['family']}-{record['dataset']['name']}-{stamp}")
     suffix = 1
