@@ -60,3 +60,20 @@ def two_replica_strategy():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, f"expected two logical CPUs, got {devices}"
     return tf.distribute.MirroredStrategy(devices)
+
+
+@pytest.fixture(scope="session")
+def classifier(tmp_path_factory, tfds_data_dir):
+    """A domain classifier SavedModel trained for 2 epochs on 2000 MNIST images (about 90%
+    accurate), for the sample-quality tests; the real one trains on all of MNIST."""
+    from kgen.models import ClassifierConfig
+    from kgen.training import TrainConfig
+    from kgen.training import fit
+
+    folder = tmp_path_factory.mktemp("classifier")
+    train_config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=2000, epochs=2,
+                               batch_size=64, seed=0, logdir=str(folder / "run"),
+                               export=str(folder / "saved_model"))
+    result = fit("classifier", ClassifierConfig(feature_units=32), train_config, verbose=0)
+    assert result.metrics["val_accuracy"] > 0.85, result.metrics
+    return result.export_dir

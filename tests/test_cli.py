@@ -130,15 +130,17 @@ def test_eval_reports_elbo_and_iwae_in_nats_and_bits(fitted, tfds_data_dir, monk
     monkeypatch.chdir(folder)
     (run_dir,) = (folder / "runs").iterdir()
     out = folder / "eval.json"
-    result = invoke("eval", run_dir, "--limit", 40, "--batch-size", 20, "--num-samples", 8,
-                    "--data-dir", tfds_data_dir, "--json", out)
+    result = invoke("eval", run_dir, "--metrics", "nll", "--limit", 40, "--batch-size", 20,
+                    "--importance-samples", 8, "--data-dir", tfds_data_dir, "--json", out)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
-    assert report["num_images"] == 40 and report["split"] == "test" and report["dataset"] == "mnist"
+    assert report["protocol"]["likelihood"] == {"num_images": 40, "importance_samples": 8}
+    assert report["split"] == "test" and report["dataset"] == "mnist"
+    assert set(report["metrics"]) == {"negative_elbo", "iwae_nll"}
     for name in ("negative_elbo", "iwae_nll"):
-        nats = report[name]["nats"]
+        nats = report["metrics"][name]["nats"]
         assert 0 < nats < 1000
-        assert abs(report[name]["bits_per_dim"] - nats / (784 * np.log(2))) < 1e-6
+        assert abs(report["metrics"][name]["bits_per_dim"] - nats / (784 * np.log(2))) < 1e-6
     assert "negative_elbo" in result.output and "bits/dim" in result.output
 
 

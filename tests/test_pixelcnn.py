@@ -230,17 +230,20 @@ def test_fit_pixelcnn_defaults_to_binarized_mnist_and_exports(fitted_pixelcnn):
     assert json.loads((run_dir / "run.json").read_text())["model_config"]["variant"] == "gated"
 
 
-def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, tmp_path):
+def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, classifier, tmp_path):
     folder, _, _ = fitted_pixelcnn
     export = folder / "saved_models" / "pixelcnn_binarized_mnist"
     out = tmp_path / "grid.png"
     result = invoke("sample", export, "--num", 4, "--seed", 1, "--out", out)
     assert result.exit_code == 0, result.output
     assert out.is_file()
-    result = invoke("eval", export, "--dataset", "binarized_mnist", "--split", "test",
-                    "--data-dir", folder / "tfds", "--json", tmp_path / "eval.json")
+    result = invoke("eval", export, "--dataset", "binarized_mnist", "--split", "test", "--limit", 100,
+                    "--num-samples", 8, "--classifier", classifier, "--data-dir", folder / "tfds",
+                    "--json", tmp_path / "eval.json")
     assert result.exit_code == 0, result.output
-    nll = json.loads((tmp_path / "eval.json").read_text())["nll"]
+    metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
+    assert set(metrics) == {"nll", "fid", "kid", "precision", "recall"} and metrics["fid"] > 0
+    nll = metrics["nll"]
     assert nll["nats"] > 0
     assert nll["bits_per_dim"] == pytest.approx(nll["nats"] / (784 * math.log(2)), rel=1e-4)
 

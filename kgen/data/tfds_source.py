@@ -27,6 +27,17 @@ _PIXEL_MAX = {
     "binarized_mnist": 1.0,  # uint8 Image feature holding 0/1, not 0/255
 }
 
+# Unlabelled datasets whose images are those of a labelled one: a domain classifier for
+# sample-quality metrics is trained on the labelled twin.
+_LABELLED_TWIN = {
+    "binarized_mnist": "mnist",
+}
+
+
+def labelled_twin(name: str) -> str:
+    """The labelled dataset whose images `name` holds (itself unless the table says otherwise)."""
+    return _LABELLED_TWIN.get(name, name)
+
 
 def is_registered(name: str) -> bool:
     """True if `name` (without config or version) is a TFDS dataset name."""

@@ -1,4 +1,15 @@
-"""Evaluating trained models: likelihood figures over a dataset split."""
+"""Evaluating trained models: likelihood figures and sample quality (FID, KID,
+precision/recall) over a dataset split, by one protocol for every family."""
 
+from kgen.evaluation.features import ClassifierFeatures
+from kgen.evaluation.features import InceptionFeatures
+from kgen.evaluation.features import domain_classifier
+from kgen.evaluation.harness import METRICS
+from kgen.evaluation.harness import evaluate
+from kgen.evaluation.harness import feature_extractor
+from kgen.evaluation.harness import log_to_tensorboard
+from kgen.evaluation.harness import resolve_metrics
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.loading import load_model
+from kgen.evaluation.sample_quality import ReferenceSet
+from kgen.evaluation.sample_quality import generate_images

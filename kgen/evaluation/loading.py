@@ -14,8 +14,8 @@ def load_model(path):
     """(model, data settings) from a run directory or an exported SavedModel.
 
     A run directory gives its latest checkpoint and the data settings it was trained with
-    (`dataset`, `image_size`, `data_dir`, `manual_dir`); a SavedModel gives the `.keras`
-    archive kgen writes beside the graph, and no data settings.
+    (`dataset`, `image_size`, `data_dir`, `manual_dir`) with the checkpoint's `step`; a
+    SavedModel gives the `.keras` archive kgen writes beside the graph, and no settings.
     """
     if os.path.isfile(os.path.join(path, RECORD)):
         from kgen.export.from_run import model_from_run
@@ -25,6 +25,7 @@ def load_model(path):
         settings = {key: record["train_config"].get(key) for key in keys}
         # Older records kept `dataset` unset for the family's default; the name says which.
         settings["dataset"] = settings["dataset"] or record["dataset"]["name"]
+        settings["step"] = record["step"]
         return model, settings
     archive = os.path.join(resolve_saved_model(path), KERAS_ARCHIVE)
     if not os.path.isfile(archive):

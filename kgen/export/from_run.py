@@ -15,7 +15,8 @@ from kgen.training.strategy import make_strategy
 
 
 def model_from_run(run_dir):
-    """The model of `run_dir`, with the weights of its latest checkpoint."""
+    """(model with the weights of `run_dir`'s latest checkpoint, the run's record with
+    `step`, the global step of that checkpoint, added)."""
     run = RunDir.load(run_dir)
     record = run.record
     family = get_family(record["family"])
@@ -24,9 +25,10 @@ def model_from_run(run_dir):
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in record["train_config"].items() if k in fields})
     model = build_model(family, model_config, info, record["seed"], make_strategy("one-device"), train_config)
-    if TrainingState(model, run.checkpoint_dir).restore_weights() is None:
+    state = TrainingState(model, run.checkpoint_dir)
+    if state.restore_weights() is None:
         raise ModelNotFound(f"{run_dir!r} has no checkpoint yet; train it with `kgen fit` first.")
-    return model, record
+    return model, {**record, "step": int(state.step.numpy())}
 
 
 def export_run(run_dir, export_base=None):

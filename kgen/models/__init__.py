@@ -1,6 +1,8 @@
-"""The four model families and the protocol they share; importing registers each family."""
+"""The four model families, the domain classifier, and the protocol they share; importing
+registers each family."""
 
-from kgen.models.base import Endpoint
+from kgen.models.kgen_model import Endpoint
+from kgen.models.kgen_model import KgenModel
 from kgen.models.base import GenerativeModel
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import families
@@ -13,3 +15,5 @@ from kgen.models.gan import GAN
 from kgen.models.gan_config import GANConfig
 from kgen.models.gan_config import WGANGPConfig
 from kgen.models.wgan_gp import WGANGP
+from kgen.models.classifier import DomainClassifier
+from kgen.models.classifier_config import ClassifierConfig

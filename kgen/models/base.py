@@ -1,25 +1,13 @@
-"""The protocol every kgen model offers to generic code (driver, callbacks, exporter, CLI)."""
+"""The protocol every generative model offers to generic code (driver, callbacks, exporter,
+evaluator, CLI): sampling and likelihoods, on top of what every trained model offers."""
 
-import dataclasses
-from typing import Callable
-
-import keras
 from keras import ops
 
-
-@dataclasses.dataclass(frozen=True)
-class Endpoint:
-    """A function the exporter writes into a SavedModel as a named signature.
-
-    `inputs` maps each argument name to (shape, dtype), None for a free dimension; the
-    function takes those as keyword arguments and returns a dict of named tensors.
-    """
-
-    function: Callable
-    inputs: dict
+from kgen.models.kgen_model import Endpoint  # noqa: F401  (re-exported: models import it from here)
+from kgen.models.kgen_model import KgenModel
 
 
-class GenerativeModel(keras.Model):
+class GenerativeModel(KgenModel):
     """Base of the four families: sampling, likelihoods, export endpoints, metric trackers.
 
     Subclasses set `image_shape` and `num_classes` and implement `sample`; families with a
@@ -27,16 +15,7 @@ class GenerativeModel(keras.Model):
     shape [N, H, W, C]; each model maps them to its own internal space and back.
     """
 
-    # Seed of the fixed batch that TensorBoard grids are drawn from, so epochs compare.
-    summary_seed = 1234
     serving_default = "sample"
-    # Whether in-process sampling should run under XLA by default (`--jit-compile auto`):
-    # worth it for samplers that loop over many small ops. Exported signatures stay plain
-    # graphs, which every TensorFlow runtime (TF Serving included) executes.
-    sample_jit_compile = False
-    # Constructor arguments that are Keras layers or models: `get_config` serializes them and
-    # `from_config` rebuilds them (e.g. the VAE's encoder and decoder).
-    sublayer_arguments = ()
 
     def sample(self, num, seed=None, labels=None):
         """`num` images in [0, 1]. `seed`: None (the model's generator), an int or a tensor."""
@@ -54,6 +33,11 @@ class GenerativeModel(keras.Model):
         likelihood raise NotImplementedError, as `log_likelihood` does."""
         return {"nll": -self.log_likelihood(images, labels)}
 
+    @property
+    def has_likelihood(self):
+        """Whether the family defines `log_likelihood` (the evaluator's likelihood metrics)."""
+        return type(self).log_likelihood is not GenerativeModel.log_likelihood
+
     def export_endpoints(self):
         """Named endpoints for the SavedModel; every family exports at least `sample`."""
         return {"sample": self.sample_endpoint()}
@@ -63,36 +47,30 @@ class GenerativeModel(keras.Model):
         num = ops.shape(images)[0]
         return {"samples": self.sample(num, seed=self.summary_seed, labels=self.summary_labels(num))}
 
-    def build_optimizer_state(self):
-        """Create the optimizer's slot variables now, so a checkpoint can restore them.
+    # --- Latent space, for families that have one (plots read it through these) ---
 
-        Keras optimizers create their slots lazily on the first step, too late for
-        tf.train.Checkpoint, which would silently drop the saved Adam moments. Families
-        with several optimizers build each with its own variables.
-        """
-        self.optimizer.build(self.trainable_variables)
+    # Size of the code z that `decode` turns into images; None for a family without a latent
+    # space (PixelCNN). A family that sets it implements `decode`.
+    latent_dim = None
 
-    def benchmark_extras(self, num):
-        """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
-        return {}
+    def decode(self, z, labels=None):
+        """Images in [0, 1] from codes z, float32 [N, latent_dim]."""
+        raise NotImplementedError(f"{type(self).__name__} has no latent space to decode from.")
 
-    # --- Serialization ---
+    def encode(self, images, labels=None):
+        """(mean, log_variance) of the posterior q(z | x) of images in [0, 1]; only families
+        with an encoder implement it (see `can_encode`)."""
+        raise NotImplementedError(f"{type(self).__name__} has no encoder.")
 
-    def config_with(self, **settings):
-        """`get_config` for subclasses: the base config, the sublayer arguments serialized,
-        and the plain `settings` given."""
-        config = super().get_config()
-        for name in self.sublayer_arguments:
-            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
-        config.update(settings)
-        return config
+    @property
+    def can_decode(self):
+        """Whether codes z can be decoded (traversals, the 2-D manifold)."""
+        return self.latent_dim is not None
 
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for name in cls.sublayer_arguments:
-            config[name] = keras.saving.deserialize_keras_object(config[name])
-        return cls(**config)
+    @property
+    def can_encode(self):
+        """Whether images can be encoded (reconstructions, interpolations between images)."""
+        return type(self).encode is not GenerativeModel.encode
 
     # --- Helpers for subclasses ---
 
@@ -107,19 +85,6 @@ class GenerativeModel(keras.Model):
 
         return Endpoint(sample, inputs)
 
-    def checked_labels(self, labels):
-        """`labels` as int32 for a class-conditional model (which needs them), else None."""
-        if not self.num_classes:
-            return None
-        if labels is None:
-            raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
-        return ops.convert_to_tensor(labels, "int32")
-
-    def with_label(self, x, labels):
-        """A functional network's input: `x`, or [x, labels] when the model is conditional."""
-        labels = self.checked_labels(labels)
-        return x if labels is None else [ops.convert_to_tensor(x), labels]
-
     @staticmethod
     def sample_count(num, labels):
         """How many images a sampler draws: one per label when labels are given, else `num`."""
@@ -130,18 +95,3 @@ class GenerativeModel(keras.Model):
         if not self.num_classes:
             return None
         return ops.mod(ops.arange(num, dtype="int32"), self.num_classes)
-
-    @staticmethod
-    def unpack(data):
-        """(images, labels or None) from a batch dict, a tuple or a bare tensor."""
-        if isinstance(data, dict):
-            return data["image"], data.get("label")
-        if isinstance(data, (tuple, list)):
-            return data[0], (data[1] if len(data) > 1 else None)
-        return data, None
-
-    def update_trackers(self, per_example):
-        """Feed per-example values into the Mean trackers of the same names; return results."""
-        for tracker in self.metrics:
-            tracker.update_state(per_example[tracker.name])
-        return {tracker.name: tracker.result() for tracker in self.metrics}

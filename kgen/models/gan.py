@@ -126,6 +126,8 @@ class GAN(GenerativeModel):
         images = self.ema_generator(self.with_label(z, labels), training=False)
         return (ops.cast(images, "float32") + 1.0) / 2.0
 
+    decode = generate  # the latent protocol's name for G(z)
+
     def sample(self, num, seed=None, labels=None):
         num = self.sample_count(num, labels)
         return self.generate(self.draw_latent(num, seed, self.prior_seed_generator), labels)

@@ -14,6 +14,7 @@ import keras
 import tensorflow as tf
 
 from kgen.data import training_stream
+from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.training.driver import build_model
 from kgen.training.driver import load_data
@@ -67,7 +68,11 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
         "device": device_name(),
         "batch_size": batch,
         "train_images_per_s": train_rate,
-        "sample_images_per_s": _sample_rate(model, sample_size, sample_batches, sample_jit_compile),
+        # A model that draws no images (the domain classifier) has no sampling speed.
+        "sample_images_per_s": (
+            _sample_rate(model, sample_size, sample_batches, sample_jit_compile)
+            if isinstance(model, GenerativeModel) else None
+        ),
         "input_images_per_s": input_rate,
         "dataset": info.name,
         "image_shape": list(info.image_shape),

@@ -59,6 +59,16 @@ class TrainConfig:
         None, "SavedModel base folder (default: saved_models/<model>_<dataset>)."
     )
     fresh: bool = _setting(False, "Start a new run even if an unfinished one matches.")
+    fid_every: int = _setting(
+        0, "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never)."
+    )
+    fid_samples: int = _setting(
+        1000, "Generated (and real evaluation-split) images per FID/KID measurement in training."
+    )
+    fid_classifier: Optional[str] = _setting(
+        None, "Domain classifier for --fid-every: a SavedModel from `kgen fit classifier` or the "
+        "labelled dataset to train one on (default: the training dataset's, cached on first use)."
+    )
 
     def __post_init__(self):
         for name in ("batch_size", "epochs"):
@@ -68,6 +78,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
-        for name in ("checkpoint_every", "log_every"):
+        if self.fid_samples < 2:
+            raise ConfigError(f"--fid-samples must be at least 2; got {self.fid_samples}.")
+        for name in ("checkpoint_every", "log_every", "fid_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more; got {getattr(self, name)}.")

@@ -20,11 +20,13 @@ from kgen.errors import DataError
 from kgen.errors import TrainingDiverged
 from kgen.export import default_export_dir
 from kgen.export import export_saved_model
+from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
 from kgen.training.checkpoints import scratch_directory
 from kgen.training.run_dir import RunDir
+from kgen.training.sample_quality import SampleQualityCallback
 from kgen.training.run_dir import open_run
 from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
@@ -119,6 +121,20 @@ def _hparams(record):
     return flat
 
 
+def _fid_reference(train_config, data, info, announce):
+    """Features of the first --fid-samples real images of `data`, for the in-training FID/KID."""
+    from kgen.evaluation import ReferenceSet
+    from kgen.evaluation import feature_extractor
+    from kgen.evaluation.features import images_and_labels
+
+    source = dict(image_size=train_config.image_size, data_dir=train_config.data_dir,
+                  manual_dir=train_config.manual_dir)
+    extractor = feature_extractor("classifier", train_config.dataset, info,
+                                  classifier=train_config.fid_classifier, announce=announce, **source)
+    images, _ = images_and_labels(data.take(train_config.fid_samples))
+    return ReferenceSet(extractor, images)
+
+
 def _summary_batch(dataset):
     batch = next(iter(dataset.batch(SUMMARY_IMAGES).take(1)))
     return batch["image"], batch.get("label")
@@ -148,6 +164,10 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     else:
         run = RunDir(train_config.logdir or scratch_directory(), record)
     seed = run.seed
+    # Before the seed is set: preparing the reference may train the domain classifier.
+    reference = _fid_reference(
+        train_config, eval_data if eval_data is not None else train_data, info, announce) \
+        if chief and train_config.fid_every else None
     keras.utils.set_random_seed(seed)
     if train_config.seed is not None:
         tf.config.experimental.enable_op_determinism()
@@ -177,6 +197,14 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
                 jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
             )
         )
+    if reference is not None:
+        if not isinstance(model, GenerativeModel):
+            raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
+        # Before the TensorBoard logger, which writes the figures it adds to the epoch's logs.
+        callbacks.insert(1, SampleQualityCallback(
+            reference, train_config.fid_every, train_config.fid_samples, seed=seed,
+            jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
+        ))
     validation = None if eval_data is None else evaluation_batches(eval_data, batch_size)
 
     def stream(from_step):

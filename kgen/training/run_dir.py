@@ -18,7 +18,7 @@ CHECKPOINTS = "checkpoints"
 # checkpoint, how the steps are run), so a re-run that differs in them still resumes.
 _NOT_IDENTITY = (
     "logdir", "fresh", "export", "epochs", "data_dir", "manual_dir", "checkpoint_every",
-    "log_every", "strategy", "jit_compile",
+    "log_every", "strategy", "jit_compile", "fid_every", "fid_samples", "fid_classifier",
 )
 
 

@@ -1,0 +1,180 @@
+"""Feature extractors that sample-quality metrics compare images with: a domain classifier
+kgen trains itself (offline), or InceptionV3 pool features (the standard FID protocol)."""
+
+import json
+import os
+import re
+import tempfile
+
+import numpy as np
+import tensorflow as tf
+
+from kgen.errors import ConfigError
+from kgen.export.saved_model import load_saved_model
+from kgen.export.saved_model import resolve_saved_model
+
+INCEPTION_SIZE = 299
+# Epochs the cached domain classifier trains for: 99.1% test accuracy on MNIST (docs/results.md).
+CLASSIFIER_EPOCHS = 5
+CLASSIFIER_RECORD = "classifier.json"
+
+
+def _batched(function, images, batch_size):
+    outputs = [function(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
+    return np.concatenate(outputs).astype(np.float64)
+
+
+class ClassifierFeatures:
+    """Penultimate features of a domain classifier SavedModel (its `features` signature).
+
+    Args:
+        path: the SavedModel (or its base folder with version folders).
+        description: what the JSON protocol records about it (dataset, test accuracy, ...).
+    """
+
+    def __init__(self, path, description=None):
+        self.path = resolve_saved_model(path)
+        loaded = load_saved_model(self.path)
+        missing = {"features", "classify"} - set(loaded.signatures)
+        if missing:
+            raise ConfigError(
+                f"The SavedModel at {path!r} has no {' or '.join(sorted(missing))} signature; "
+                "pass a classifier written by `kgen fit classifier`."
+            )
+        self._loaded = loaded  # keeps the signatures' variables alive
+        self._features = loaded.signatures["features"]
+        self._classify = loaded.signatures["classify"]
+        self.image_shape = tuple(self._features.structured_input_signature[1]["images"].shape[1:])
+        self.description = {"name": "domain_classifier", "saved_model": os.path.abspath(self.path),
+                            **(description or {})}
+
+    def _checked(self, images):
+        images = np.asarray(images, np.float32)
+        if images.shape[1:] != self.image_shape:
+            raise ConfigError(
+                f"The domain classifier takes images shaped {self.image_shape}, got {images.shape[1:]}; "
+                "pass --classifier with one trained on images of this size."
+            )
+        return images
+
+    def __call__(self, images, batch_size=500):
+        """[N, D] float64 features of images in [0, 1]."""
+        images = self._checked(images)
+        return _batched(lambda x: self._features(images=tf.constant(x))["features"].numpy(), images, batch_size)
+
+    def accuracy(self, images, labels, batch_size=500):
+        """Fraction of `images` whose predicted label is `labels`."""
+        images = self._checked(images)
+        predicted = _batched(lambda x: self._classify(images=tf.constant(x))["labels"].numpy(), images, batch_size)
+        return float(np.mean(predicted == np.asarray(labels)))
+
+
+class InceptionFeatures:
+    """2048-d average-pool features of ImageNet InceptionV3, as the standard FID protocol
+    takes them: images resized (bilinear) to 299 x 299, grey repeated to 3 channels,
+    scaled to [-1, 1].
+
+    Args:
+        weights: a local weights file for `keras.applications.InceptionV3(include_top=False)`,
+            or None to download the ImageNet weights (needs internet once; Keras caches them).
+    """
+
+    def __init__(self, weights=None):
+        import keras
+
+        try:
+            self.network = keras.applications.InceptionV3(
+                include_top=False, pooling="avg", weights=weights or "imagenet",
+                input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
+            )
+        except Exception as error:  # no network, a bad file: one message either way
+            where = f"from {weights!r}" if weights else "(download failed)"
+            raise ConfigError(
+                f"Could not load the InceptionV3 ImageNet weights {where}: {error}. Pass "
+                "--inception-weights FILE (inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5) "
+                "or use the domain classifier (--features classifier), which works offline."
+            ) from None
+        self._embed = tf.function(self._embed_batch)
+        self.description = {"name": "inception_v3", "weights": weights or "imagenet",
+                            "input_size": INCEPTION_SIZE, "feature_dim": 2048}
+
+    def _embed_batch(self, images):
+        images = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
+        if images.shape[-1] == 1:
+            images = tf.repeat(images, 3, axis=-1)
+        return self.network(images * 2.0 - 1.0, training=False)
+
+    def __call__(self, images, batch_size=50):
+        images = np.asarray(images, np.float32)
+        return _batched(lambda x: self._embed(tf.constant(x)).numpy(), images, batch_size)
+
+
+def cache_root():
+    """Where kgen caches what it trains for itself: $KGEN_CACHE_DIR or ~/.cache/kgen."""
+    return os.environ.get("KGEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kgen")
+
+
+def _write_json_atomically(path, content):
+    handle, staging = tempfile.mkstemp(prefix=".", suffix=".json", dir=os.path.dirname(path))
+    with os.fdopen(handle, "w") as stream:
+        json.dump(content, stream, indent=2)
+    os.replace(staging, path)
+
+
+def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=None, announce=None,
+                      train_limit=None):
+    """The cached domain classifier of `dataset` (a labelled dataset), trained and exported
+    on first use, as ClassifierFeatures whose description holds its test accuracy.
+
+    Training resumes if an earlier first use was interrupted; the record that marks the
+    classifier ready is written last, atomically. `train_limit` trains on only the first N
+    examples (a quicker, weaker classifier, cached apart).
+    """
+    name = re.sub(r"[^\w.-]", "_", dataset)  # a folder or .npz path is a dataset too
+    name += (f"-{image_size}px" if image_size else "") + (f"-first{train_limit}" if train_limit else "")
+    folder = os.path.join(cache_root(), "classifiers", name)
+    record_path = os.path.join(folder, CLASSIFIER_RECORD)
+    if not os.path.isfile(record_path):
+        _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit)
+    with open(record_path) as stream:
+        record = json.load(stream)
+    return ClassifierFeatures(os.path.join(folder, "saved_model"), description=record)
+
+
+def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit):
+    from kgen.data import load_source
+    from kgen.models import ClassifierConfig
+    from kgen.training import TrainConfig
+    from kgen.training import fit
+
+    os.makedirs(folder, exist_ok=True)
+    if announce:
+        announce(f"Training the {dataset} domain classifier for the sample-quality metrics "
+                 f"(first use, {CLASSIFIER_EPOCHS} epochs; cached in {folder}).")
+    train_config = TrainConfig(
+        dataset=dataset, data_dir=data_dir, manual_dir=manual_dir, image_size=image_size, limit=train_limit,
+        epochs=CLASSIFIER_EPOCHS, seed=0, logdir=os.path.join(folder, "run"),
+        export=os.path.join(folder, "saved_model"), checkpoint_every=0, log_every=0,
+    )
+    result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
+    test, info = load_source(dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size)
+    images, labels = images_and_labels(test)
+    accuracy = ClassifierFeatures(result.export_dir).accuracy(images, labels)
+    _write_json_atomically(os.path.join(folder, CLASSIFIER_RECORD), {
+        "trained_on": info.name,
+        "image_shape": list(info.image_shape),
+        "epochs": CLASSIFIER_EPOCHS,
+        "train_limit": train_limit,
+        "test_accuracy": accuracy,
+        "test_images": len(images),
+    })
+
+
+def images_and_labels(dataset):
+    """(images [N, H, W, C] float32, labels [N] or None) of a finite {"image", "label"} dataset."""
+    images, labels = [], []
+    for batch in dataset.batch(1000).as_numpy_iterator():
+        images.append(batch["image"])
+        if "label" in batch:
+            labels.append(batch["label"])
+    return np.concatenate(images), (np.concatenate(labels) if labels else None)

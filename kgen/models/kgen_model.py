@@ -1,0 +1,110 @@
+"""The protocol every model kgen trains offers to the driver, callbacks and exporter:
+export endpoints, TensorBoard images, optimizer state, serialization, metric trackers."""
+
+import dataclasses
+from typing import Callable
+
+import keras
+from keras import ops
+
+
+@dataclasses.dataclass(frozen=True)
+class Endpoint:
+    """A function the exporter writes into a SavedModel as a named signature.
+
+    `inputs` maps each argument name to (shape, dtype), None for a free dimension; the
+    function takes those as keyword arguments and returns a dict of named tensors.
+    """
+
+    function: Callable
+    inputs: dict
+
+
+class KgenModel(keras.Model):
+    """Base of every model `kgen fit` trains: the generative families and the domain
+    classifier that sample-quality metrics take their features from.
+
+    Subclasses set `image_shape` and `num_classes`, implement `export_endpoints` and name
+    their `serving_default` endpoint. Images outside the model are float32 in [0, 1],
+    shape [N, H, W, C].
+    """
+
+    # Seed of the fixed batch that TensorBoard grids are drawn from, so epochs compare.
+    summary_seed = 1234
+    serving_default = None
+    # Whether in-process sampling should run under XLA by default (`--jit-compile auto`):
+    # worth it for samplers that loop over many small ops. Exported signatures stay plain
+    # graphs, which every TensorFlow runtime (TF Serving included) executes.
+    sample_jit_compile = False
+    # Constructor arguments that are Keras layers or models: `get_config` serializes them and
+    # `from_config` rebuilds them (e.g. the VAE's encoder and decoder).
+    sublayer_arguments = ()
+
+    def export_endpoints(self):
+        """Named endpoints (name -> Endpoint) the exporter writes as SavedModel signatures."""
+        raise NotImplementedError
+
+    def image_summaries(self, images, labels=None):
+        """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
+        return {}
+
+    def build_optimizer_state(self):
+        """Create the optimizer's slot variables now, so a checkpoint can restore them.
+
+        Keras optimizers create their slots lazily on the first step, too late for
+        tf.train.Checkpoint, which would silently drop the saved Adam moments. Families
+        with several optimizers build each with its own variables.
+        """
+        self.optimizer.build(self.trainable_variables)
+
+    def benchmark_extras(self, num):
+        """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
+        return {}
+
+    # --- Serialization ---
+
+    def config_with(self, **settings):
+        """`get_config` for subclasses: the base config, the sublayer arguments serialized,
+        and the plain `settings` given."""
+        config = super().get_config()
+        for name in self.sublayer_arguments:
+            config[name] = keras.saving.serialize_keras_object(getattr(self, name))
+        config.update(settings)
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        for name in cls.sublayer_arguments:
+            config[name] = keras.saving.deserialize_keras_object(config[name])
+        return cls(**config)
+
+    # --- Helpers for subclasses ---
+
+    def checked_labels(self, labels):
+        """`labels` as int32 for a class-conditional model (which needs them), else None."""
+        if not self.num_classes:
+            return None
+        if labels is None:
+            raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
+        return ops.convert_to_tensor(labels, "int32")
+
+    def with_label(self, x, labels):
+        """A functional network's input: `x`, or [x, labels] when the model is conditional."""
+        labels = self.checked_labels(labels)
+        return x if labels is None else [ops.convert_to_tensor(x), labels]
+
+    @staticmethod
+    def unpack(data):
+        """(images, labels or None) from a batch dict, a tuple or a bare tensor."""
+        if isinstance(data, dict):
+            return data["image"], data.get("label")
+        if isinstance(data, (tuple, list)):
+            return data[0], (data[1] if len(data) > 1 else None)
+        return data, None
+
+    def update_trackers(self, per_example):
+        """Feed per-example values into the Mean trackers of the same names; return results."""
+        for tracker in self.metrics:
+            tracker.update_state(per_example[tracker.name])
+        return {tracker.name: tracker.result() for tracker in self.metrics}

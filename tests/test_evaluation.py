@@ -1,0 +1,207 @@
+"""The evaluation harness: the domain classifier and its cache, sample-quality figures on real
+images, `kgen eval` for likelihood and sample-quality models, and FID during training."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from click.testing import CliRunner
+
+from cli.main import main
+from kgen.data import load_source
+from kgen.errors import ConfigError
+from kgen.evaluation import ClassifierFeatures
+from kgen.evaluation import ReferenceSet
+from kgen.evaluation import domain_classifier
+from kgen.evaluation import feature_extractor
+from kgen.evaluation import resolve_metrics
+from kgen.evaluation.features import images_and_labels
+
+def invoke(*args):
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(scope="module")
+def real_images(tfds_data_dir):
+    """(train images, test images): 1000 of each."""
+    train, _ = load_source("mnist", "train", data_dir=tfds_data_dir, limit=1000)
+    test, _ = load_source("mnist", "test", data_dir=tfds_data_dir, limit=1000)
+    return images_and_labels(train)[0], images_and_labels(test)[0]
+
+
+def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_only_process(classifier, tmp_path):
+    loader = (
+        "import sys, numpy as np, tensorflow as tf\n"
+        "loaded = tf.saved_model.load(sys.argv[1])\n"
+        "images = tf.constant(np.load(sys.argv[2]))\n"
+        "np.save(sys.argv[3], loaded.signatures['features'](images=images)['features'].numpy())\n"
+        "np.save(sys.argv[4], loaded.signatures['serving_default'](images=images)['probabilities'].numpy())\n"
+        "assert not any(name.split('.')[0] == 'kgen' for name in sys.modules)\n"
+    )
+    images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    np.save(tmp_path / "images.npy", images)
+    result = subprocess.run([sys.executable, "-c", loader, classifier, str(tmp_path / "images.npy"),
+                             str(tmp_path / "features.npy"), str(tmp_path / "probabilities.npy")],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_allclose(np.load(tmp_path / "features.npy"), ClassifierFeatures(classifier)(images),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy").sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_fid_of_real_train_vs_test_is_small_and_against_noise_large(classifier, real_images):
+    train, test = real_images
+    reference = ReferenceSet(ClassifierFeatures(classifier), test)
+    same_domain = reference.compare(train)
+    noise = reference.compare(np.random.default_rng(0).uniform(size=train.shape).astype("float32"))
+    itself = reference.compare(test)
+    assert itself["fid"] < 1e-6 and itself["precision"] == itself["recall"] == 1.0
+    assert same_domain["fid"] < 0.05 * noise["fid"], (same_domain, noise)
+    assert same_domain["kid"]["mean"] < 0.05 * noise["kid"]["mean"]
+    assert same_domain["precision"] > 0.5 and same_domain["recall"] > 0.5
+    # Noise lands in one tight cluster of features: it covers none of the real manifold.
+    assert noise["recall"] < 0.05
+
+
+def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("kgen.evaluation.features.CLASSIFIER_EPOCHS", 1)
+    said = []
+    first = domain_classifier("mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512)
+    assert len(said) == 1 and "first use" in said[0]
+    record = json.loads((tmp_path / "classifiers" / "mnist-first512" / "classifier.json").read_text())
+    assert record["test_images"] == 10000 and 0.2 < record["test_accuracy"] <= 1.0  # chance: 0.1
+    assert first.description["test_accuracy"] == record["test_accuracy"]
+    again = domain_classifier("mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512)
+    assert len(said) == 1  # not retrained
+    images = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
+    np.testing.assert_array_equal(first(images), again(images))
+
+
+def test_unlabelled_dataset_uses_its_labelled_twin_or_says_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setattr("kgen.evaluation.harness.domain_classifier", lambda source, **kwargs: source)
+    _, info = load_source(str(_npz(tmp_path, labels=False)), "train")
+    assert feature_extractor("classifier", "binarized_mnist", info) == "mnist"
+    with pytest.raises(ConfigError, match="--classifier"):
+        feature_extractor("classifier", str(tmp_path / "tiny.npz"), info)
+
+
+def _npz(folder, labels):
+    arrays = {"images": np.zeros((8, 28, 28), np.uint8)}
+    if labels:
+        arrays["labels"] = np.arange(8) % 2
+    np.savez(folder / "tiny.npz", **arrays)
+    return folder / "tiny.npz"
+
+
+def test_metrics_default_to_what_the_model_has_and_refuse_nll_without_a_likelihood():
+    class WithLikelihood:
+        has_likelihood = True
+
+    class WithoutLikelihood:
+        has_likelihood = False
+
+    assert resolve_metrics(None, WithLikelihood()) == ["nll", "fid", "kid", "precision", "recall"]
+    assert resolve_metrics(None, WithoutLikelihood()) == ["fid", "kid", "precision", "recall"]
+    assert resolve_metrics("fid, kid", WithoutLikelihood()) == ["fid", "kid"]
+    with pytest.raises(ConfigError, match="nll"):
+        resolve_metrics("nll,fid", WithoutLikelihood())
+    with pytest.raises(ConfigError, match="psnr"):
+        resolve_metrics("psnr", WithLikelihood())
+
+
+def test_inception_features_resize_to_299_with_three_channels(tmp_path):
+    import keras
+
+    from kgen.evaluation import InceptionFeatures
+
+    # The ImageNet weights need internet; a local weights file of the same network stands in.
+    weights = str(tmp_path / "inception.weights.h5")
+    keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None).save_weights(weights)
+    extractor = InceptionFeatures(weights)
+    images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
+    features = extractor(images, batch_size=2)
+    assert features.shape == (3, 2048) and np.isfinite(features).all()
+    coloured = np.repeat(images, 3, axis=-1)
+    np.testing.assert_allclose(features, extractor(coloured), rtol=1e-4, atol=1e-4)
+    assert extractor.description["input_size"] == 299
+    with pytest.raises(ConfigError, match="--inception-weights"):
+        InceptionFeatures(str(tmp_path / "inception.weights.h5").replace("inception", "missing"))
+
+
+def test_fid_during_training_is_logged_next_to_the_sample_grids(classifier, tfds_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("fit", "vae", "--limit", 256, "--epochs", 2, "--batch-size", 64, "--latent-dim", 4,
+                    "--base-filters", 8, "--hidden-units", 32, "--data-dir", tfds_data_dir, "--seed", 0,
+                    "--fid-every", 2, "--fid-samples", 100, "--fid-classifier", classifier, "--logdir", "run")
+    assert result.exit_code == 0, result.output
+    scalars, images = {}, set()
+    for path in (tmp_path / "run" / "train").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.tag.startswith("epoch_"):
+                    scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+                else:
+                    images.add(value.tag)
+    assert set(scalars["epoch_fid"]) == {1}  # every 2nd epoch: after epoch index 1 only
+    assert scalars["epoch_fid"][1] > 0 and scalars["epoch_kid"][1] > scalars["epoch_kid_std"][1] >= 0
+    assert "samples" in images
+
+
+def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(
+        classifier, tfds_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32, "--latent-dim", 4,
+                    "--base-filters", 8, "--hidden-units", 32, "--data-dir", tfds_data_dir, "--seed", 0,
+                    "--logdir", "run")
+    assert result.exit_code == 0, result.output
+    out = tmp_path / "eval.json"
+    args = ["eval", "run", "--limit", 200, "--num-samples", 150, "--importance-samples", 4,
+            "--classifier", classifier, "--data-dir", tfds_data_dir, "--json", out]
+    result = invoke(*args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(out.read_text())
+    metrics, protocol = report["metrics"], report["protocol"]
+    assert set(metrics) == {"negative_elbo", "iwae_nll", "fid", "kid", "precision", "recall"}
+    assert metrics["iwae_nll"]["nats"] <= metrics["negative_elbo"]["nats"] + 1.0
+    assert metrics["fid"] > 0 and set(metrics["kid"]) == {"mean", "std"}
+    assert 0 <= metrics["precision"] <= 1 and 0 <= metrics["recall"] <= 1
+    assert protocol["num_generated"] == 150 and protocol["num_reference"] == 200
+    assert protocol["reference_split"] == "test" and protocol["seed"] == 0
+    assert protocol["likelihood"] == {"num_images": 200, "importance_samples": 4}
+    assert protocol["feature_extractor"]["name"] == "domain_classifier"
+    assert 0.5 < protocol["feature_extractor"]["test_accuracy"] <= 1
+    for name in ("iwae_nll", "fid", "kid", "precision"):
+        assert name in result.output
+    # The same command gives the same figures.
+    first = metrics
+    assert invoke(*args).exit_code == 0
+    assert json.loads(out.read_text())["metrics"] == first
+    tags = set()
+    for path in (tmp_path / "run" / "eval").glob("events.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            tags.update(value.tag for value in event.summary.value)
+    assert {"test/fid", "test/kid/mean", "test/iwae_nll/bits_per_dim", "test/recall"} <= tags
+
+
+def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(classifier, tfds_data_dir, tmp_path,
+                                                                     monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("fit", "gan", "--limit", 64, "--epochs", 1, "--batch-size", 32, "--latent-dim", 8,
+                    "--base-filters", 8, "--data-dir", tfds_data_dir, "--seed", 0, "--conditional")
+    assert result.exit_code == 0, result.output
+    saved = tmp_path / "saved_models" / "gan_mnist"
+    common = ["--dataset", "mnist", "--limit", 100, "--classifier", classifier, "--data-dir", tfds_data_dir]
+    result = invoke("eval", saved, *common, "--metrics", "nll,fid")
+    assert result.exit_code != 0 and "Traceback" not in result.output
+    assert "no likelihood" in result.output and "--metrics" in result.output
+    result = invoke("eval", saved, *common, "--json", tmp_path / "gan.json")
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "gan.json").read_text())
+    assert set(report["metrics"]) == {"fid", "kid", "precision", "recall"}
+    assert report["protocol"]["num_generated"] == 100
+    assert not os.path.exists(saved / "eval")  # a SavedModel gets no TensorBoard logs
