@@ -1,40 +1,15 @@
 """Sample-quality metrics of a generative model: FID, KID and precision/recall between the
 features of its samples and those of real images, by the same protocol for every family."""
 
-import numpy as np
-import tensorflow as tf
-
 from kgen.metrics import frechet_distance
 from kgen.metrics import kernel_distance
 from kgen.metrics import precision_recall
+from kgen.training.sample_quality import ImageSampler
 
 SAMPLE_QUALITY_METRICS = ("fid", "kid", "precision", "recall")
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000  # Binkowski et al. 2018
 PRECISION_RECALL_K = 3  # Kynkäänniemi et al. 2019
-
-
-class ImageSampler:
-    """Draws many samples of a model in batches through one traced sampler.
-
-    Batch i of a call uses seed `seed + i`, so the same seed gives the same images.
-    Conditional models draw the labels 0, 1, ... in turn: as many of each class as the others.
-    """
-
-    def __init__(self, model, batch_size=500, jit_compile=False):
-        self.batch_size = batch_size
-        self._draw = tf.function(
-            lambda size, seed: model.sample(size, seed=seed, labels=model.summary_labels(size)),
-            jit_compile=jit_compile,
-        )
-
-    def __call__(self, num, seed):
-        """`num` images, numpy [num, H, W, C] in [0, 1]."""
-        batches = []
-        for index, start in enumerate(range(0, num, self.batch_size)):
-            size = min(self.batch_size, num - start)
-            batches.append(np.asarray(self._draw(size, tf.constant(seed + index, tf.int64))))
-        return np.concatenate(batches)
 
 
 def generate_images(model, num, seed, batch_size=500, jit_compile=False):
