@@ -46,11 +46,11 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
 
     Random draws come from the model's generators (whose state the checkpoint holds) and
     --seed: the same MODEL and flags give the same figures."""
-    from kgen.data import load_source
     from kgen.errors import ConfigError
     from kgen.evaluation import evaluate
     from kgen.evaluation import feature_extractor
     from kgen.evaluation import load_model
+    from kgen.evaluation import load_split
     from kgen.evaluation import log_to_tensorboard
     from kgen.evaluation import resolve_metrics
     from kgen.models import GenerativeModel
@@ -61,16 +61,11 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
         raise ConfigError(f"{model_path!r} holds a {type(model).__name__}, not a generative model; "
                           "its accuracy is the val_accuracy its run logged.")
     metrics = resolve_metrics(metrics_spec, model)
-    dataset = dataset or trained_with.get("dataset")
-    if dataset is None:
-        raise ConfigError("Pass --dataset: a SavedModel does not record what it was trained on.")
-    source = dict(data_dir=data_dir or trained_with.get("data_dir"),
-                  manual_dir=manual_dir or trained_with.get("manual_dir"),
-                  image_size=image_size or trained_with.get("image_size"))
-    data, info = load_source(dataset, split, limit=limit, **source)
+    data, info, source = load_split(trained_with, split, dataset=dataset, image_size=image_size,
+                                    data_dir=data_dir, manual_dir=manual_dir, limit=limit)
     extractor = None
     if any(name != "nll" for name in metrics):
-        extractor = feature_extractor(features, dataset, info, classifier=classifier,
+        extractor = feature_extractor(features, source.pop("dataset"), info, classifier=classifier,
                                       inception_weights=inception_weights, announce=click.echo, **source)
     bar = click.progressbar(length=info.num_examples, label=f"Likelihood on {info.name}/{split}")
     with bar if "nll" in metrics else contextlib.nullcontext():

@@ -31,9 +31,10 @@ def _register_commands():
     from cli.eval import eval_command
     from cli.export import export
     from cli.fit import fit
+    from cli.plot import plot
     from cli.sample import sample
 
-    for command in (fit, sample, export, eval_command, bench):
+    for command in (fit, sample, plot, export, eval_command, bench):
         main.add_command(command)
 
 

@@ -54,3 +54,13 @@ def split_kwargs(kwargs, *config_classes):
         names = {field.name for field in dataclasses.fields(config_class)}
         configs.append(config_class(**{k: v for k, v in kwargs.items() if k in names}))
     return configs
+
+
+def parse_labels(ctx, param, value):
+    """Click callback: "0,1,2" -> [0, 1, 2]; None stays None."""
+    if not value:
+        return None
+    try:
+        return [int(item) for item in value.split(",")]
+    except ValueError:
+        raise click.BadParameter(f"expected integers like 0,1,2; got {value!r}") from None

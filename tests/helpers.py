@@ -27,3 +27,32 @@ def binary_batch(num=16, shape=(28, 28, 1), seed=0, num_classes=10):
     images = (rng.random((num,) + shape) < 0.3).astype("float32")
     labels = rng.integers(0, num_classes, size=num).astype("int32")
     return images, labels
+
+
+def invoke(*args):
+    """Run `kgen ARGS...` in-process; exceptions other than Click's propagate."""
+    from click.testing import CliRunner
+
+    from cli.main import main
+
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def assert_clean_error(result, *fragments):
+    """A non-zero exit with no traceback, whose output names each of `fragments`."""
+    assert result.exit_code != 0
+    assert "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in result.output, result.output
+
+
+def invoke_in(folder, *args):
+    """`invoke(*args)` with `folder` as the working directory (where runs/ lands)."""
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(folder)
+    try:
+        return invoke(*args)
+    finally:
+        os.chdir(cwd)

@@ -1,12 +1,10 @@
 """The command line: a short fit end to end, sample, export, and clean errors on bad input."""
 
-import os
-
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from cli.main import main
+from helpers import assert_clean_error
+from helpers import invoke
+from helpers import invoke_in
 
 SMALL_VAE = ["--latent-dim", "8", "--base-filters", "8", "--hidden-units", "64"]
 
@@ -18,29 +16,13 @@ def in_tmp(tmp_path, monkeypatch):
     return tmp_path
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
-def assert_clean_error(result, *fragments):
-    assert result.exit_code != 0
-    assert "Traceback" not in result.output
-    for fragment in fragments:
-        assert fragment in result.output, result.output
-
-
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory, tfds_data_dir, mnist_small):
     """One short `kgen fit vae` run shared by the tests that inspect its outputs."""
     folder = tmp_path_factory.mktemp("fitted")
-    cwd = os.getcwd()
-    os.chdir(folder)
-    try:
-        result = invoke("fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32,
-                        "--data-dir", tfds_data_dir, "--seed", 0, "--checkpoint-every", 2,
-                        "--log-every", 1, *SMALL_VAE)
-    finally:
-        os.chdir(cwd)
+    result = invoke_in(folder, "fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32,
+                       "--data-dir", tfds_data_dir, "--seed", 0, "--checkpoint-every", 2,
+                       "--log-every", 1, *SMALL_VAE)
     assert result.exit_code == 0, result.output
     return folder, result.output
 

@@ -9,9 +9,8 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from click.testing import CliRunner
+from helpers import invoke
 
-from cli.main import main
 from kgen.data import load_source
 from kgen.errors import ConfigError
 from kgen.evaluation import ClassifierFeatures
@@ -21,15 +20,12 @@ from kgen.evaluation import feature_extractor
 from kgen.evaluation import resolve_metrics
 from kgen.evaluation.features import images_and_labels
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
 
 @pytest.fixture(scope="module")
 def real_images(tfds_data_dir):
-    """(train images, test images): 1000 of each."""
-    train, _ = load_source("mnist", "train", data_dir=tfds_data_dir, limit=1000)
-    test, _ = load_source("mnist", "test", data_dir=tfds_data_dir, limit=1000)
+    """(train images, test images): 500 of each."""
+    train, _ = load_source("mnist", "train", data_dir=tfds_data_dir, limit=500)
+    test, _ = load_source("mnist", "test", data_dir=tfds_data_dir, limit=500)
     return images_and_labels(train)[0], images_and_labels(test)[0]
 
 

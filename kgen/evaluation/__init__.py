@@ -11,5 +11,6 @@ from kgen.evaluation.harness import log_to_tensorboard
 from kgen.evaluation.harness import resolve_metrics
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.loading import load_model
+from kgen.evaluation.loading import load_split
 from kgen.evaluation.sample_quality import ReferenceSet
 from kgen.evaluation.sample_quality import generate_images

@@ -33,3 +33,23 @@ def load_model(path):
     import kgen.models  # noqa: F401  (registers the classes the archive names)
 
     return keras.models.load_model(archive), {}
+
+
+def load_split(trained_with, split, *, dataset=None, image_size=None, data_dir=None, manual_dir=None,
+               limit=None):
+    """(dataset, DatasetInfo, data settings) of `split` for a model loaded by `load_model`:
+    each data setting given, else the one it was trained with (`trained_with`).
+
+    Raises ConfigError when neither names a dataset (a SavedModel records none).
+    """
+    from kgen.data import load_source
+    from kgen.errors import ConfigError
+
+    dataset = dataset or trained_with.get("dataset")
+    if dataset is None:
+        raise ConfigError("Pass --dataset: a SavedModel does not record what it was trained on.")
+    settings = dict(data_dir=data_dir or trained_with.get("data_dir"),
+                    manual_dir=manual_dir or trained_with.get("manual_dir"),
+                    image_size=image_size or trained_with.get("image_size"))
+    data, info = load_source(dataset, split, limit=limit, **settings)
+    return data, info, {"dataset": dataset, **settings}

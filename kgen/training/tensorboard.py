@@ -1,4 +1,5 @@
-"""TensorBoard logging: step and epoch scalars, image grids each epoch, hyperparameters.
+"""TensorBoard logging: step and epoch scalars, image grids and plots each epoch,
+hyperparameters.
 
 Steps come from the run's global step, so a resumed run continues its curves instead of
 drawing over them. Layout follows Keras's TensorBoard callback: `train/` and `validation/`
@@ -11,6 +12,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgen.plots import figure_to_array
+from kgen.plots import summary_figures
 from kgen.utils.images import image_grid
 
 
@@ -27,7 +30,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
         logdir: the run directory.
         state: the `TrainingState` whose step numbers the step scalars.
         log_every: write step scalars every N steps (0: never).
-        summary_batch: (images, labels or None), the fixed batch image grids are made from.
+        summary_batch: (images, labels or None), the fixed batch image grids and plots are
+            made from.
         hparams: flat dict of settings, shown in the HParams dashboard.
         jit_compile: draw the image grids under XLA.
     """
@@ -88,6 +92,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
         for name, grid_images in self._image_summaries(images, labels).items():
             grid = image_grid(keras.ops.convert_to_numpy(grid_images))
             tf.summary.image(name, grid[np.newaxis], step=epoch)
+        # The plots the model supports that need only this batch (latent interpolations,
+        # traversals, the 2-D manifold), drawn by the same code as `kgen plot`.
+        for name, figure in summary_figures(self.model, images, labels).items():
+            tf.summary.image(f"plots/{name}", figure_to_array(figure)[np.newaxis], step=epoch)
 
     def on_train_end(self, logs=None):
         for writer in self._writers.values():
