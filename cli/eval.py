@@ -2,8 +2,6 @@
 protocol that produced them."""
 
 import contextlib
-import json
-import os
 
 import click
 
@@ -54,7 +52,7 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
     from kgen.evaluation import log_to_tensorboard
     from kgen.evaluation import resolve_metrics
     from kgen.models import GenerativeModel
-    from kgen.training.driver import resolve_jit_compile
+    from kgen.utils.files import write_json
 
     model, trained_with = load_model(model_path)
     if not isinstance(model, GenerativeModel):
@@ -71,20 +69,14 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
     with bar if "nll" in metrics else contextlib.nullcontext():
         report = evaluate(model, data, info, metrics=metrics, extractor=extractor, num_generated=num_samples,
                           seed=seed, batch_size=batch_size, importance_samples=importance_samples,
-                          jit_compile=resolve_jit_compile(jit_compile, model.sample_jit_compile),
-                          progress=lambda done, total: bar.update(done - bar.pos))
+                          jit_compile=jit_compile, progress=lambda done: bar.update(done - bar.pos))
     report = {"model": model_path, "dataset": info.name, "split": split, **report}
     _print_table(report)
     if "step" in trained_with:
         report["protocol"]["checkpoint_step"] = trained_with["step"]
         log_to_tensorboard(model_path, trained_with["step"], report, split)
     if json_path:
-        directory = os.path.dirname(os.path.abspath(json_path))
-        os.makedirs(directory, exist_ok=True)
-        staging = json_path + ".partial"
-        with open(staging, "w") as handle:
-            json.dump(report, handle, indent=2)
-        os.replace(staging, json_path)
+        write_json(json_path, report)
 
 
 def _print_table(report):

@@ -57,7 +57,9 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
 
         model, trained_with = load_model(path)
         check_supported(kind, model)
-        settings = dataclasses.replace(settings, sampler=_compiled_sampler(model, jit_compile))
+        from kgen.training.sample_quality import ImageSampler
+
+        settings = dataclasses.replace(settings, sampler=ImageSampler(model, jit_compile=jit_compile))
         needed = kind.images_needed(model, settings)
         images, image_labels = None, None
         if needed:
@@ -69,28 +71,15 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
     click.echo(f"Wrote {kind.name} to {out}")
 
 
-def _compiled_sampler(model, jit_compile):
-    """`model.sample` as one traced graph, under XLA as --jit-compile says."""
-    import tensorflow as tf
-
-    from kgen.training.driver import resolve_jit_compile
-
-    return tf.function(lambda num, seed, labels: model.sample(num, seed=seed, labels=labels),
-                       jit_compile=resolve_jit_compile(jit_compile, model.sample_jit_compile))
-
-
 def _real_images(model, count, trained_with, dataset, split, image_size, data_dir, manual_dir):
     """The first `count` images of the split (and their labels for a conditional model)."""
-    import numpy as np
-
+    from kgen.data import images_and_labels
     from kgen.errors import ConfigError
     from kgen.evaluation import load_split
 
     data, info, _ = load_split(trained_with, split, dataset=dataset, image_size=image_size,
                                data_dir=data_dir, manual_dir=manual_dir, limit=count)
-    batch = next(iter(data.batch(count).take(1)))
-    images = np.asarray(batch["image"])
+    images, labels = images_and_labels(data)
     if len(images) < count:
         raise ConfigError(f"This plot needs {count} images but {info.name}/{split} has {len(images)}; pass a smaller --num.")
-    labels = batch.get("label") if model.num_classes else None
-    return images, None if labels is None else np.asarray(labels)
+    return images, labels if model.num_classes else None

@@ -7,25 +7,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from kgen.data import DatasetInfo
-from kgen.models import GANConfig
-from kgen.models import WGANGPConfig
+from helpers import MNIST_INFO
+
 from kgen.models import get_family
 from kgen.models.gan import discriminator_loss
 from kgen.models.gan import generator_loss
 from kgen.models.wgan_gp import gradient_penalty
 from kgen.models.wgan_gp import interpolate
 
-INFO = DatasetInfo(name="synthetic", image_shape=(28, 28, 1), num_classes=10, num_examples=64,
-                   split="train")
-
-
 def _build(name, seed=1, **overrides):
     keras.utils.set_random_seed(0)
-    config_class = GANConfig if name == "gan" else WGANGPConfig
+    family = get_family(name)
     settings = dict(latent_dim=8, base_filters=8)
     settings.update(overrides)
-    return get_family(name).build(config_class(**settings), INFO, seed=seed)
+    return family.build(family.config_class(**settings), MNIST_INFO, seed=seed)
 
 
 def _batch(num=16, seed=0):

@@ -4,15 +4,9 @@ import json
 import os
 
 import pytest
-from click.testing import CliRunner
-
-from cli.main import main
+from helpers import invoke
 
 SMALL = ["--latent-dim", 8, "--base-filters", 8]
-
-
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
 
 
 @pytest.mark.parametrize(
@@ -29,7 +23,9 @@ def test_fit_then_sample_from_the_export(name, flags, tmp_path, tfds_data_dir, m
     assert (export / "1" / "saved_model.pb").is_file()
     (run_dir,) = (tmp_path / "runs").iterdir()
     recorded = json.loads((run_dir / "run.json").read_text())["model_config"]
-    assert recorded["d_steps"] == 2
+    expected = {"gan": {"d_steps": 2, "loss": "minimax", "label_smoothing": 0.1, "conditional": True},
+                "wgan-gp": {"d_steps": 2, "gp_weight": 5.0, "ema_decay": 0.9}}[name]
+    assert {key: recorded[key] for key in expected} == expected
     labels = ["--labels", "0,1,2"] if "--conditional" in flags else ["--num", 3]
     result = invoke("sample", export, *labels, "--out", tmp_path / "grid.png")
     assert result.exit_code == 0, result.output

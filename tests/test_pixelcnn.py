@@ -4,7 +4,6 @@ replicas, and its command line."""
 import functools
 import json
 import math
-import os
 import subprocess
 import sys
 
@@ -13,9 +12,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
-from click.testing import CliRunner
+from helpers import invoke
 
-from cli.main import main
 from kgen.data import DatasetInfo
 from kgen.errors import ConfigError
 from kgen.export import export_saved_model
@@ -197,26 +195,18 @@ def test_bad_settings_are_clear_errors(overrides, shape, fragment):
 SMALL = ["--filters", "8", "--num-blocks", "1", "--input-kernel-size", "3"]
 
 
-def invoke(*args):
-    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-
-
 @pytest.fixture(scope="module")
 def fitted_pixelcnn(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pixelcnn")
-    cwd = os.getcwd()
     with pytest.MonkeyPatch.context() as patch:
         # 64 examples per split keep TFDS's preparation of binarized MNIST to seconds.
         patch.setattr(tfds.download, "DownloadConfig",
                       functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64))
-        os.chdir(folder)
-        try:
-            result = invoke("fit", "pixelcnn", "--variant", "gated", "--epochs", 1, "--batch-size", 32,
-                            "--data-dir", folder / "tfds", "--seed", 0, *SMALL)
-            bench = invoke("bench", "pixelcnn", "--json", "--steps", 1, "--warmup", 1,
-                           "--batch-size", 16, "--sample-size", 2, "--data-dir", folder / "tfds", *SMALL)
-        finally:
-            os.chdir(cwd)
+        patch.chdir(folder)
+        result = invoke("fit", "pixelcnn", "--variant", "gated", "--epochs", 1, "--batch-size", 32,
+                        "--data-dir", folder / "tfds", "--seed", 0, *SMALL)
+        bench = invoke("bench", "pixelcnn", "--json", "--steps", 1, "--warmup", 1,
+                       "--batch-size", 16, "--sample-size", 2, "--data-dir", folder / "tfds", *SMALL)
     assert result.exit_code == 0, result.output
     assert bench.exit_code == 0, bench.output
     return folder, result.output, bench.output

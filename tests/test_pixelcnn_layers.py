@@ -8,10 +8,7 @@ import tensorflow as tf
 from kgen.layers import GatedPixelCNNBlock
 from kgen.layers import MaskedConv2D
 from kgen.layers import MaskedResidualBlock
-from kgen.networks import GatedPixelCNNNetwork
-from kgen.networks import PixelCNNNetwork
-
-NETWORKS = {"pixelcnn": PixelCNNNetwork, "gated": GatedPixelCNNNetwork}
+from kgen.models.pixelcnn_config import NETWORKS
 
 
 def _network(variant, shape, num_blocks=2, filters=12, params=1, **kwargs):
@@ -145,8 +142,9 @@ def test_gated_variant_has_no_blind_spot_where_the_plain_one_has():
     "layer, inputs",
     [
         (MaskedConv2D(6, 3, "A", stack="horizontal", color_channels=3), np.ones((2, 5, 5, 3), "float32")),
-        (MaskedResidualBlock(12, color_channels=3, num_classes=4), np.ones((2, 5, 5, 12), "float32")),
-        (GatedPixelCNNBlock(6, mask_type="B", color_channels=3, num_classes=4),
+        # Settings other than the defaults, so a key missing from get_config changes the clone.
+        (MaskedResidualBlock(12, kernel_size=5, color_channels=3, num_classes=4), np.ones((2, 5, 5, 12), "float32")),
+        (GatedPixelCNNBlock(6, kernel_size=5, mask_type="A", color_channels=3, num_classes=4),
          [np.ones((2, 5, 5, 6), "float32")] * 2),
     ],
 )

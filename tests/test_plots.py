@@ -282,8 +282,11 @@ def test_plot_command_bad_input_gives_one_clear_message(args, fragments, tmp_pat
     assert_clean_error(invoke("plot", *args), *[f.format(empty=empty) for f in fragments])
 
 
-def test_a_conditional_gan_draws_its_batch_plots_with_the_batch_labels(batch):
-    # The GAN's plots need no images, so they get an empty slice of the labels.
+def test_a_conditional_gan_draws_its_batch_plots_for_class_zero(batch):
+    # The GAN's plots need no images, so they get an empty slice of the labels: class 0.
     model = get_family("gan").build(GANConfig(latent_dim=2, base_filters=8, conditional=True), MNIST_INFO, seed=0)
     images, labels = batch
     assert set(summary_figures(model, images, labels)) == {"traversal", "manifold"}
+    empty, first = traverse(model, labels=labels[:0])[0], traverse(model, labels=[0])[0]
+    np.testing.assert_array_equal(empty, first)
+    assert not np.array_equal(first, traverse(model, labels=[7])[0])  # the label does matter

@@ -6,9 +6,11 @@ import signal
 import subprocess
 import sys
 import time
+import types
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from keras import ops
 
 from helpers import small_vae_config
@@ -17,6 +19,7 @@ from kgen.export.from_run import model_from_run
 from kgen.models import VAE
 from kgen.training import TrainConfig
 from kgen.training import fit
+from kgen.training.checkpoints import CheckpointCallback
 
 FIT = ["-m", "cli.main", "fit", "vae", "--limit", "512", "--batch-size", "16", "--epochs", "2",
        "--seed", "5", "--checkpoint-every", "4", "--latent-dim", "8", "--base-filters", "8",
@@ -97,3 +100,14 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     assert record["status"] == "diverged"
     assert all(np.all(np.isfinite(w.numpy())) for w in model.weights)
     assert not (tmp_path / "export").exists()
+
+
+def test_a_nan_in_any_logged_value_stops_training_not_only_in_loss():
+    # Adversarial models log d_loss and g_loss but no "loss".
+    state = types.SimpleNamespace(step=tf.Variable(0, dtype=tf.int64))
+    guard = CheckpointCallback(state)
+    guard.set_model(types.SimpleNamespace(stop_training=False))
+    guard.on_train_batch_end(0, {"d_loss": 0.7, "g_loss": 1.2})
+    assert guard.diverged_at is None and not guard.model.stop_training
+    guard.on_train_batch_end(1, {"d_loss": float("nan"), "g_loss": 1.2})
+    assert guard.diverged_at == 2 and guard.model.stop_training

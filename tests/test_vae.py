@@ -5,7 +5,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from helpers import MNIST_INFO
 from helpers import binary_batch
 from helpers import build_small_vae
 from kgen.data import DatasetInfo

@@ -7,11 +7,12 @@ run would have seen.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
 from kgen.errors import DataError
 
-__all__ = ["training_stream", "evaluation_batches", "steps_per_epoch"]
+__all__ = ["training_stream", "evaluation_batches", "steps_per_epoch", "images_and_labels"]
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -94,3 +95,13 @@ def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
             f"pass a smaller --batch-size (at most {num_examples}) or a larger --limit."
         )
     return num_examples // global_batch_size
+
+
+def images_and_labels(dataset: tf.data.Dataset):
+    """(images [N, H, W, C] float32, labels [N] or None) of a finite {"image", ["label"]} dataset."""
+    images, labels = [], []
+    for batch in dataset.batch(1000).as_numpy_iterator():
+        images.append(batch["image"])
+        if "label" in batch:
+            labels.append(batch["label"])
+    return np.concatenate(images), (np.concatenate(labels) if labels else None)

@@ -13,6 +13,11 @@ from keras import random
 from kgen.random import resolve_seed
 
 
+def bits_per_dim(nats, image_shape):
+    """Nats per image as bits per dimension (per pixel and channel of `image_shape`)."""
+    return nats / (math.prod(image_shape) * math.log(2.0))
+
+
 def _sum_per_example(per_pixel):
     """Sum over every axis but the batch: per-pixel log-probabilities -> per-image, [N]."""
     return ops.sum(ops.reshape(per_pixel, (ops.shape(per_pixel)[0], -1)), axis=-1)
@@ -26,7 +31,7 @@ class _EightBitLevels:
         return levels / 127.5 - 1.0
 
     def encoder_input(self, images):
-        """What an encoder or an autoregressive network sees: the quantized levels."""
+        """What the encoder sees: the quantized levels in [-1, 1] it is trained on."""
         return self.targets(images)
 
     def to_images(self, targets):
@@ -127,11 +132,6 @@ class CategoricalLikelihood(_EightBitLevels):
         levels = ops.cast(ops.round((targets + 1.0) * 127.5), "int32")
         per_pixel = ops.take_along_axis(log_probs, ops.expand_dims(levels, -2), axis=-2)
         return _sum_per_example(per_pixel)
-
-    def mean(self, logits):
-        probs = ops.softmax(self._per_level(logits), axis=-2)
-        values = ops.reshape(ops.linspace(0.0, 1.0, 256), (256, 1))
-        return ops.sum(probs * values, axis=-2)
 
     def draw(self, logits, uniform):
         """Targets drawn by inverse CDF: the first level whose cumulative probability

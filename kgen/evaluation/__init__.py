@@ -4,7 +4,6 @@ precision/recall) over a dataset split, by one protocol for every family."""
 from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import domain_classifier
-from kgen.evaluation.harness import METRICS
 from kgen.evaluation.harness import evaluate
 from kgen.evaluation.harness import feature_extractor
 from kgen.evaluation.harness import log_to_tensorboard
@@ -13,4 +12,3 @@ from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.loading import load_model
 from kgen.evaluation.loading import load_split
 from kgen.evaluation.sample_quality import ReferenceSet
-from kgen.evaluation.sample_quality import generate_images

@@ -3,15 +3,16 @@ kgen trains itself (offline), or InceptionV3 pool features (the standard FID pro
 
 import json
 import os
-import re
-import tempfile
 
 import numpy as np
 import tensorflow as tf
 
+from kgen.data import images_and_labels
 from kgen.errors import ConfigError
 from kgen.export.saved_model import load_saved_model
 from kgen.export.saved_model import resolve_saved_model
+from kgen.utils.files import safe_name
+from kgen.utils.files import write_json
 
 INCEPTION_SIZE = 299
 # Epochs the cached domain classifier trains for: 99.04% test accuracy on MNIST (docs/results.md).
@@ -19,13 +20,9 @@ CLASSIFIER_EPOCHS = 5
 CLASSIFIER_RECORD = "classifier.json"
 
 
-def _batched(function, images, batch_size):
-    outputs = [function(images[start : start + batch_size]) for start in range(0, len(images), batch_size)]
-    return np.concatenate(outputs).astype(np.float64)
-
-
 class ClassifierFeatures:
-    """Penultimate features of a domain classifier SavedModel (its `features` signature).
+    """Penultimate features of a domain classifier SavedModel, read with its predicted
+    labels from one pass through its `classify` signature.
 
     Args:
         path: the SavedModel (or its base folder with version folders).
@@ -35,38 +32,48 @@ class ClassifierFeatures:
     def __init__(self, path, description=None):
         self.path = resolve_saved_model(path)
         loaded = load_saved_model(self.path)
-        missing = {"features", "classify"} - set(loaded.signatures)
-        if missing:
+        classify = loaded.signatures.get("classify")
+        if classify is None or "features" not in classify.structured_outputs:
             raise ConfigError(
-                f"The SavedModel at {path!r} has no {' or '.join(sorted(missing))} signature; "
+                f"The SavedModel at {path!r} has no `classify` signature with features; "
                 "pass a classifier written by `kgen fit classifier`."
             )
-        self._loaded = loaded  # keeps the signatures' variables alive
-        self._features = loaded.signatures["features"]
-        self._classify = loaded.signatures["classify"]
-        self.image_shape = tuple(self._features.structured_input_signature[1]["images"].shape[1:])
+        self._loaded = loaded  # keeps the signature's variables alive
+        self._classify = classify
+        self.image_shape = tuple(classify.structured_input_signature[1]["images"].shape[1:])
         self.description = {"name": "domain_classifier", "saved_model": os.path.abspath(self.path),
                             **(description or {})}
 
-    def _checked(self, images):
+    def _features_and_labels(self, images, batch_size=500):
         images = np.asarray(images, np.float32)
         if images.shape[1:] != self.image_shape:
             raise ConfigError(
                 f"The domain classifier takes images shaped {self.image_shape}, got {images.shape[1:]}; "
                 "pass --classifier with one trained on images of this size."
             )
-        return images
+        features, labels = [], []
+        for start in range(0, len(images), batch_size):
+            outputs = self._classify(images=tf.constant(images[start : start + batch_size]))
+            features.append(outputs["features"].numpy())
+            labels.append(outputs["labels"].numpy())
+        return np.concatenate(features).astype(np.float64), np.concatenate(labels)
 
-    def __call__(self, images, batch_size=500):
+    def __call__(self, images):
         """[N, D] float64 features of images in [0, 1]."""
-        images = self._checked(images)
-        return _batched(lambda x: self._features(images=tf.constant(x))["features"].numpy(), images, batch_size)
+        return self._features_and_labels(images)[0]
 
-    def accuracy(self, images, labels, batch_size=500):
+    def accuracy(self, images, labels):
         """Fraction of `images` whose predicted label is `labels`."""
-        images = self._checked(images)
-        predicted = _batched(lambda x: self._classify(images=tf.constant(x))["labels"].numpy(), images, batch_size)
-        return float(np.mean(predicted == np.asarray(labels)))
+        return float(np.mean(self._features_and_labels(images)[1] == np.asarray(labels)))
+
+    def measure(self, images, labels=None, split="reference"):
+        """(features, protocol additions) of real images: with labels, the classifier's
+        accuracy on them as `<split>_accuracy`, unless its description already has it."""
+        features, predicted = self._features_and_labels(images)
+        key = f"{split}_accuracy"
+        if labels is None or key in self.description:
+            return features, {}
+        return features, {key: float(np.mean(predicted == np.asarray(labels)))}
 
 
 class InceptionFeatures:
@@ -105,8 +112,15 @@ class InceptionFeatures:
         return self.network(images * 2.0 - 1.0, training=False)
 
     def __call__(self, images, batch_size=50):
+        """[N, 2048] float64 features of images in [0, 1]."""
         images = np.asarray(images, np.float32)
-        return _batched(lambda x: self._embed(tf.constant(x)).numpy(), images, batch_size)
+        batches = [self._embed(tf.constant(images[start : start + batch_size])).numpy()
+                   for start in range(0, len(images), batch_size)]
+        return np.concatenate(batches).astype(np.float64)
+
+    def measure(self, images, labels=None, split="reference"):
+        """(features, protocol additions) of real images: none for InceptionV3."""
+        return self(images), {}
 
 
 def cache_root():
@@ -114,40 +128,33 @@ def cache_root():
     return os.environ.get("KGEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kgen")
 
 
-def _write_json_atomically(path, content):
-    handle, staging = tempfile.mkstemp(prefix=".", suffix=".json", dir=os.path.dirname(path))
-    with os.fdopen(handle, "w") as stream:
-        json.dump(content, stream, indent=2)
-    os.replace(staging, path)
-
-
 def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=None, announce=None,
                       train_limit=None):
     """The cached domain classifier of `dataset` (a labelled dataset), trained and exported
-    on first use, as ClassifierFeatures whose description holds its test accuracy.
+    on first use, as ClassifierFeatures whose description holds its test accuracy (None
+    when the dataset has no test split).
 
     Training resumes if an earlier first use was interrupted; the record that marks the
     classifier ready is written last, atomically. `train_limit` trains on only the first N
     examples (a quicker, weaker classifier, cached apart).
     """
-    name = re.sub(r"[^\w.-]", "_", dataset)  # a folder or .npz path is a dataset too
+    name = safe_name(dataset)  # a folder or .npz path is a dataset too
     name += (f"-{image_size}px" if image_size else "") + (f"-first{train_limit}" if train_limit else "")
     folder = os.path.join(cache_root(), "classifiers", name)
     record_path = os.path.join(folder, CLASSIFIER_RECORD)
-    if not os.path.isfile(record_path):
-        _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit)
-    with open(record_path) as stream:
-        record = json.load(stream)
-    return ClassifierFeatures(os.path.join(folder, "saved_model"), description=record)
+    if os.path.isfile(record_path):
+        with open(record_path) as stream:
+            return ClassifierFeatures(os.path.join(folder, "saved_model"), description=json.load(stream))
+    return _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit)
 
 
 def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit):
     from kgen.data import load_source
+    from kgen.errors import DataError
     from kgen.models import ClassifierConfig
     from kgen.training import TrainConfig
     from kgen.training import fit
 
-    os.makedirs(folder, exist_ok=True)
     if announce:
         announce(f"Training the {dataset} domain classifier for the sample-quality metrics "
                  f"(first use, {CLASSIFIER_EPOCHS} epochs; cached in {folder}).")
@@ -157,24 +164,16 @@ def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, 
         export=os.path.join(folder, "saved_model"), checkpoint_every=0, log_every=0,
     )
     result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
-    test, info = load_source(dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size)
-    images, labels = images_and_labels(test)
-    accuracy = ClassifierFeatures(result.export_dir).accuracy(images, labels)
-    _write_json_atomically(os.path.join(folder, CLASSIFIER_RECORD), {
-        "trained_on": info.name,
-        "image_shape": list(info.image_shape),
-        "epochs": CLASSIFIER_EPOCHS,
-        "train_limit": train_limit,
-        "test_accuracy": accuracy,
-        "test_images": len(images),
-    })
-
-
-def images_and_labels(dataset):
-    """(images [N, H, W, C] float32, labels [N] or None) of a finite {"image", "label"} dataset."""
-    images, labels = [], []
-    for batch in dataset.batch(1000).as_numpy_iterator():
-        images.append(batch["image"])
-        if "label" in batch:
-            labels.append(batch["label"])
-    return np.concatenate(images), (np.concatenate(labels) if labels else None)
+    classifier = ClassifierFeatures(result.export_dir)
+    record = {"trained_on": dataset, "epochs": CLASSIFIER_EPOCHS, "train_limit": train_limit,
+              "test_accuracy": None, "test_images": 0}
+    try:  # the accuracy on the whole test split, which training may have seen only part of
+        test, _ = load_source(dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size)
+    except DataError:  # folders and .npz files have only a train split
+        test = None
+    if test is not None:
+        images, labels = images_and_labels(test)
+        record.update(test_accuracy=classifier.accuracy(images, labels), test_images=len(images))
+    write_json(os.path.join(folder, CLASSIFIER_RECORD), record)
+    classifier.description.update(record)
+    return classifier

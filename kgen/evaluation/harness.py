@@ -2,19 +2,20 @@
 quality for all, and a protocol that says how the numbers were made."""
 
 import os
-import re
 import time
 
 from kgen import __version__
+from kgen.data import images_and_labels
 from kgen.errors import ConfigError
+from kgen.export.saved_model import find_saved_model
 from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import domain_classifier
-from kgen.evaluation.features import images_and_labels
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.sample_quality import SAMPLE_QUALITY_METRICS
 from kgen.evaluation.sample_quality import ReferenceSet
-from kgen.evaluation.sample_quality import generate_images
+from kgen.training.sample_quality import ImageSampler
+from kgen.utils.files import safe_name
 
 LIKELIHOOD = "nll"
 METRICS = (LIKELIHOOD, *SAMPLE_QUALITY_METRICS)
@@ -51,7 +52,7 @@ def feature_extractor(features, dataset, dataset_info, *, classifier=None, incep
     """
     if features == "inception":
         return InceptionFeatures(inception_weights)
-    if classifier and os.path.exists(classifier):
+    if classifier and find_saved_model(classifier):
         return ClassifierFeatures(classifier, description={"trained_on": None})
     from kgen.data import labelled_twin
 
@@ -67,38 +68,35 @@ def feature_extractor(features, dataset, dataset_info, *, classifier=None, incep
 
 
 def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, seed=0,
-             batch_size=100, importance_samples=1000, jit_compile=False, progress=None):
+             batch_size=100, importance_samples=1000, jit_compile="auto", progress=None):
     """Evaluate `model` against the split `data` (DatasetInfo `info`).
 
     Returns {"metrics": {name: value}, "protocol": {...}, "seconds": {...}}: likelihood
     figures under their own names ({"nats", "bits_per_dim"} each), "fid", "kid"
     ({"mean", "std"}), "precision", "recall". `num_generated` defaults to the number of
-    reference images. `progress(done, total)` follows the likelihood pass.
+    reference images; `jit_compile` is the --jit-compile setting of the sampler.
+    `progress(done)` follows the likelihood pass.
     """
     report = {"metrics": {}, "seconds": {}}
     protocol = {"seed": seed, "reference_dataset": info.name, "reference_split": info.split,
                 "kgen_version": __version__}
+    quality = [name for name in metrics if name in SAMPLE_QUALITY_METRICS]
+    if LIKELIHOOD in metrics and quality:
+        data = data.cache()  # both passes read the split; read it from its source once
     if LIKELIHOOD in metrics:
-        start = time.perf_counter()
-        figures = evaluate_likelihood(model, data, info, batch_size, importance_samples,
-                                      progress and (lambda done: progress(done, info.num_examples)))
+        figures = evaluate_likelihood(model, data, info, batch_size, importance_samples, progress)
         protocol["likelihood"] = {"num_images": figures.pop("num_images"),
                                   "importance_samples": importance_samples}
-        figures.pop("seconds")
+        report["seconds"]["likelihood"] = figures.pop("seconds")
         report["metrics"].update(figures)
-        report["seconds"]["likelihood"] = time.perf_counter() - start
-    quality = [name for name in metrics if name in SAMPLE_QUALITY_METRICS]
     if quality:
         start = time.perf_counter()
         images, labels = images_and_labels(data)
-        reference = ReferenceSet(extractor, images)
-        if labels is not None and "test_accuracy" not in extractor.description and hasattr(extractor, "accuracy"):
-            # A classifier given as a path: its accuracy on the labelled reference images.
-            extractor.description[f"{info.split}_accuracy"] = extractor.accuracy(images, labels)
+        reference = ReferenceSet(extractor, images, labels, split=info.split)
         report["seconds"]["reference_features"] = time.perf_counter() - start
         start = time.perf_counter()
         num = num_generated or len(images)
-        generated = generate_images(model, num, seed, jit_compile=jit_compile)
+        generated = ImageSampler(model, jit_compile=jit_compile)(num, seed)
         report["seconds"]["sampling"] = time.perf_counter() - start
         start = time.perf_counter()
         report["metrics"].update(reference.compare(generated, quality, seed=seed))
@@ -124,7 +122,7 @@ def log_to_tensorboard(run_dir, step, report, split):
     import tensorflow as tf
 
     writer = tf.summary.create_file_writer(os.path.join(run_dir, "eval"))
-    prefix = re.sub(r"[^\w.-]", "_", split)  # "train[:10%]" is a split too
+    prefix = safe_name(split)  # "train[:10%]" is a split too
     with writer.as_default(step=step):
         for tag, value in metric_scalars(report["metrics"]).items():
             tf.summary.scalar(f"{prefix}/{tag}", value)

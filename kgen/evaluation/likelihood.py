@@ -1,12 +1,12 @@
 """Likelihood figures over a dataset split: nats per image and bits per dimension."""
 
-import math
 import time
 
 import keras
 import numpy as np
 
 from kgen.data import evaluation_batches
+from kgen.distributions import bits_per_dim
 
 
 def evaluate_likelihood(model, dataset, info, batch_size=100, num_samples=1000, progress=None):
@@ -24,9 +24,8 @@ def evaluate_likelihood(model, dataset, info, batch_size=100, num_samples=1000, 
         count += int(batch["image"].shape[0])
         if progress:
             progress(count)
-    dimensions = math.prod(info.image_shape)
     report = {
-        name: {"nats": total / count, "bits_per_dim": total / count / (dimensions * math.log(2))}
+        name: {"nats": total / count, "bits_per_dim": bits_per_dim(total / count, info.image_shape)}
         for name, total in totals.items()
     }
     report.update(num_images=count, seconds=time.perf_counter() - start)

@@ -4,17 +4,11 @@ features of its samples and those of real images, by the same protocol for every
 from kgen.metrics import frechet_distance
 from kgen.metrics import kernel_distance
 from kgen.metrics import precision_recall
-from kgen.training.sample_quality import ImageSampler
 
 SAMPLE_QUALITY_METRICS = ("fid", "kid", "precision", "recall")
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000  # Binkowski et al. 2018
 PRECISION_RECALL_K = 3  # Kynkäänniemi et al. 2019
-
-
-def generate_images(model, num, seed, batch_size=500, jit_compile=False):
-    """`num` samples of `model` (see ImageSampler)."""
-    return ImageSampler(model, batch_size, jit_compile)(num, seed)
 
 
 class ReferenceSet:
@@ -23,12 +17,15 @@ class ReferenceSet:
     Args:
         extractor: images -> [N, D] features (ClassifierFeatures or InceptionFeatures).
         images: the real images, [N, H, W, C] in [0, 1].
+        labels: their labels, or None; a classifier's accuracy on them joins the protocol.
+        split: the split they come from, naming that accuracy.
     """
 
-    def __init__(self, extractor, images):
+    def __init__(self, extractor, images, labels=None, split="reference"):
         self.extractor = extractor
         self.num_images = len(images)
-        self.features = extractor(images)
+        self.features, accuracy = extractor.measure(images, labels, split)
+        self.extractor_protocol = {**extractor.description, **accuracy}
 
     def compare(self, images, metrics=SAMPLE_QUALITY_METRICS, seed=0):
         """The named metrics of `images` against the real images: {"fid": float,
@@ -50,7 +47,7 @@ class ReferenceSet:
     def protocol(self, num_generated):
         """What the figures depend on, for the JSON report."""
         return {
-            "feature_extractor": self.extractor.description,
+            "feature_extractor": self.extractor_protocol,
             "num_generated": num_generated,
             "num_reference": self.num_images,
             "kid": {"kernel": "(x.y / d + 1)^3", "subsets": KID_SUBSETS,

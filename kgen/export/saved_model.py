@@ -74,13 +74,19 @@ def export_saved_model(model, base_dir):
     return final
 
 
-def resolve_saved_model(path):
-    """The SavedModel folder at `path`: itself, or its highest numeric version."""
+def find_saved_model(path):
+    """The SavedModel folder at `path` (itself, or its highest numeric version), or None."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     found = versions(path)
+    return os.path.join(path, str(found[-1])) if found else None
+
+
+def resolve_saved_model(path):
+    """The SavedModel folder at `path`: itself, or its highest numeric version."""
+    found = find_saved_model(path)
     if found:
-        return os.path.join(path, str(found[-1]))
+        return found
     raise ModelNotFound(
         f"No SavedModel at {path!r}: expected saved_model.pb there or in a numbered version "
         "folder. Train one with `kgen fit MODEL` or write one with `kgen export RUN_DIR`."

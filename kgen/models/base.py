@@ -1,10 +1,12 @@
 """The protocol every generative model offers to generic code (driver, callbacks, exporter,
 evaluator, CLI): sampling and likelihoods, on top of what every trained model offers."""
 
+import keras
 from keras import ops
 
-from kgen.models.kgen_model import Endpoint  # noqa: F401  (re-exported: models import it from here)
+from kgen.models.kgen_model import Endpoint
 from kgen.models.kgen_model import KgenModel
+from kgen.random import resolve_seed
 
 
 class GenerativeModel(KgenModel):
@@ -18,8 +20,17 @@ class GenerativeModel(KgenModel):
     serving_default = "sample"
 
     def sample(self, num, seed=None, labels=None):
-        """`num` images in [0, 1]. `seed`: None (the model's generator), an int or a tensor."""
-        raise NotImplementedError
+        """`num` images in [0, 1] (one per label when `labels` are given). `seed`: None (the
+        model's generator), an int or a tensor.
+
+        The default serves families with a latent space: decode z ~ N(0, I), drawn from the
+        model's `prior_seed_generator`. Other families override it.
+        """
+        if self.latent_dim is None:
+            raise NotImplementedError(f"{type(self).__name__} must implement `sample`.")
+        num = self.sample_count(num, labels)
+        z = keras.random.normal((num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator))
+        return self.decode(z, labels)
 
     def log_likelihood(self, images, labels=None):
         """Per-image log p(x) in nats (exact, a bound or an estimate, as the family allows)."""
@@ -61,6 +72,11 @@ class GenerativeModel(KgenModel):
         """(mean, log_variance) of the posterior q(z | x) of images in [0, 1]; only families
         with an encoder implement it (see `can_encode`)."""
         raise NotImplementedError(f"{type(self).__name__} has no encoder.")
+
+    def reconstruct(self, images, labels=None):
+        """Encode to the posterior mean, decode to the mean image (families that encode)."""
+        mean, _ = self.encode(images, labels)
+        return self.decode(mean, labels)
 
     @property
     def can_decode(self):

@@ -27,8 +27,6 @@ class DomainClassifier(KgenModel):
         super().__init__(**kwargs)
         # === Config ===
         self.image_shape = tuple(feature_network.inputs[0].shape[1:])
-        self.feature_dim = int(feature_network.outputs[0].shape[-1])
-        self.num_labels = int(head.outputs[0].shape[-1])
         # === Layers ===
         self.feature_network = feature_network
         self.head = head
@@ -42,7 +40,7 @@ class DomainClassifier(KgenModel):
         return [self.loss_tracker, self.accuracy_tracker]
 
     def features(self, images, training=False):
-        """[N, feature_dim] float32 features of images in [0, 1]."""
+        """[N, D] float32 features of images in [0, 1]."""
         return self.feature_network(images, training=training)
 
     def call(self, images, training=False):
@@ -72,8 +70,11 @@ class DomainClassifier(KgenModel):
         image_spec = {"images": ((None, *self.image_shape), "float32")}
 
         def classify(images):
-            logits = self(images)
+            # The features too: the evaluator reads them and the labels in one pass.
+            features = self.features(images)
+            logits = self.head(features)
             return {
+                "features": features,
                 "logits": logits,
                 "probabilities": ops.softmax(logits),
                 "labels": ops.cast(ops.argmax(logits, axis=-1), "int32"),

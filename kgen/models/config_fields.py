@@ -5,9 +5,10 @@ import dataclasses
 from kgen.errors import ConfigError
 
 
-def setting(default, help):
-    """A dataclass field whose `help` documents it on the command line."""
-    return dataclasses.field(default=default, metadata={"help": help})
+def setting(default, help, **extra):
+    """A dataclass field whose `help` documents it on the command line; `extra` metadata
+    (e.g. `envvar`) goes to its option too."""
+    return dataclasses.field(default=default, metadata={"help": help, **extra})
 
 
 def class_count(conditional, dataset_info):

@@ -11,7 +11,7 @@ import keras
 from keras import ops
 
 from kgen.models import tensorflow_steps
-from kgen.models.base import Endpoint
+from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -34,7 +34,9 @@ def generator_loss(fake_scores, loss="non-saturating"):
     """Per-example generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax)."""
     if loss == "non-saturating":
         return ops.softplus(-fake_scores)
-    return -ops.softplus(fake_scores)
+    if loss == "minimax":
+        return -ops.softplus(fake_scores)
+    raise ValueError(f"`loss` must be one of {GENERATOR_LOSSES}. Received: loss={loss!r}")
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -73,7 +75,8 @@ class GAN(GenerativeModel):
         if not 0.0 <= ema_decay < 1.0:
             raise ValueError(f"`ema_decay` must be in [0, 1). Received: ema_decay={ema_decay}")
         # === Config ===
-        self.loss = loss
+        # Not `self.loss`: keras.Model.compile owns that attribute and would overwrite it.
+        self.generator_loss = loss
         self.d_steps = d_steps
         self.label_smoothing = float(label_smoothing)
         self.ema_decay = float(ema_decay)
@@ -96,13 +99,13 @@ class GAN(GenerativeModel):
     def metrics(self):
         return list(self.trackers)
 
-    def compile(self, d_optimizer=None, g_optimizer=None, **kwargs):
-        """Set the two optimizers (Adam(2e-4, beta_1=0.5) each by default, as in DCGAN)."""
-        g_optimizer = g_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
-        d_optimizer = d_optimizer or keras.optimizers.Adam(2e-4, beta_1=0.5)
+    def compile(self, d_optimizer, g_optimizer, **kwargs):
+        """Set the discriminator's and the generator's optimizers (each family's config
+        builds them with its documented defaults)."""
         super().compile(optimizer=g_optimizer, **kwargs)
         self.g_optimizer = self.optimizer  # wrapped for loss scaling under mixed_float16
-        if self.dtype_policy.name == "mixed_float16":
+        if self.dtype_policy.name == "mixed_float16" and not isinstance(
+                d_optimizer, keras.optimizers.LossScaleOptimizer):
             d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
         self.d_optimizer = d_optimizer
         # Now, inside the strategy scope the builder runs in: Keras builds only `optimizer`
@@ -115,11 +118,10 @@ class GAN(GenerativeModel):
 
     # --- Networks, in image space [0, 1] outside ---
 
-    def draw_latent(self, num, seed=None, generator=None):
-        """z ~ N(0, I), [num, latent_dim]."""
-        return keras.random.normal(
-            (num, self.latent_dim), seed=resolve_seed(seed, generator or self.latent_seed_generator)
-        )
+    def draw_latent(self, num, seed=None):
+        """z ~ N(0, I), [num, latent_dim], for training steps (sampling draws from the prior
+        generator, as `GenerativeModel.sample` does)."""
+        return keras.random.normal((num, self.latent_dim), seed=resolve_seed(seed, self.latent_seed_generator))
 
     def generate(self, z, labels=None):
         """Images in [0, 1] from the EMA generator."""
@@ -127,10 +129,6 @@ class GAN(GenerativeModel):
         return (ops.cast(images, "float32") + 1.0) / 2.0
 
     decode = generate  # the latent protocol's name for G(z)
-
-    def sample(self, num, seed=None, labels=None):
-        num = self.sample_count(num, labels)
-        return self.generate(self.draw_latent(num, seed, self.prior_seed_generator), labels)
 
     @staticmethod
     def to_network_range(images):
@@ -166,7 +164,7 @@ class GAN(GenerativeModel):
 
     def generator_terms(self, labels, z, training=False):
         fake_scores = self.score(self.fake(z, labels, training), labels, training)
-        return {"g_loss": generator_loss(fake_scores, self.loss)}
+        return {"g_loss": generator_loss(fake_scores, self.generator_loss)}
 
     def after_discriminator_step(self):
         """Hook run after each discriminator update (WGAN's weight clipping); nothing here."""
@@ -201,6 +199,6 @@ class GAN(GenerativeModel):
         return {"generate": Endpoint(generate, inputs), "sample": self.sample_endpoint()}
 
     def get_config(self):
-        return self.config_with(loss=self.loss, d_steps=self.d_steps,
+        return self.config_with(loss=self.generator_loss, d_steps=self.d_steps,
                                 label_smoothing=self.label_smoothing, ema_decay=self.ema_decay,
                                 num_classes=self.num_classes, seed=self.seed)

@@ -57,8 +57,9 @@ class KgenModel(keras.Model):
         """
         self.optimizer.build(self.trainable_variables)
 
-    def benchmark_extras(self, num):
-        """Family-specific figures `kgen bench` adds to its JSON (e.g. a reference sampler)."""
+    def benchmark_samplers(self):
+        """Extra samplers `kgen bench` times, by name: {name: draw(num)}, reported as
+        `<name>_images_per_s` (e.g. PixelCNN's naive reference sampler)."""
         return {}
 
     # --- Serialization ---

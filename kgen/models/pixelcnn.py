@@ -8,16 +8,15 @@ full forward pass per pixel from Python. Both read the same noise, so for the sa
 they draw the same images.
 """
 
-import math
-import time
 
 import keras
 import numpy as np
 from keras import ops
 
+from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
 from kgen.models import tensorflow_steps
-from kgen.models.base import Endpoint
+from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -54,7 +53,6 @@ class PixelCNN(GenerativeModel):
         self.num_classes = num_classes
         self.seed = seed
         self.image_shape = network.image_shape
-        self.dimensions = int(np.prod(self.image_shape))
         # === Layers ===
         self.network = network
         self.binarize_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 0), name="binarize_seed")
@@ -79,7 +77,7 @@ class PixelCNN(GenerativeModel):
         """-log p(x) in nats per image, and in bits per dimension."""
         images, labels = self.unpack(data)
         nll = -self._log_prob(self._targets(images), labels, training)
-        return {"loss": nll, "bits_per_dim": nll / (self.dimensions * math.log(2.0))}
+        return {"loss": nll, "bits_per_dim": bits_per_dim(nll, self.image_shape)}
 
     def train_step(self, data):
         return tensorflow_steps.objective_train_step(self, data)
@@ -207,12 +205,8 @@ class PixelCNN(GenerativeModel):
 
         return {"sample": self.sample_endpoint(), "log_prob": Endpoint(log_prob, inputs)}
 
-    def benchmark_extras(self, num):
-        labels = self.summary_labels(num)
-        start = time.perf_counter()
-        self.sample_naive(num, seed=0, labels=labels)
-        seconds = time.perf_counter() - start
-        return {"sample_naive_images_per_s": num / seconds}
+    def benchmark_samplers(self):
+        return {"sample_naive": lambda num: self.sample_naive(num, seed=0, labels=self.summary_labels(num))}
 
     def get_config(self):
         return self.config_with(likelihood=self.likelihood_name, num_classes=self.num_classes,

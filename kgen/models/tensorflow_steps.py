@@ -9,17 +9,27 @@ so that their math stays backend-portable; a JAX step would sit beside this one.
 import tensorflow as tf
 
 
-def objective_train_step(model, data):
-    """One optimizer step on the mean per-example loss, correct under any tf.distribute strategy."""
+def minimize(optimizer, variables, compute_terms, loss_name, regularization=None):
+    """One step of `optimizer` on `variables` against the mean of the per-example term
+    `loss_name` of `compute_terms()`, correct under any tf.distribute strategy; returns
+    the terms. `regularization()`, if given, returns the layer losses to add."""
     with tf.GradientTape() as tape:
-        terms = model.per_example_terms(data, training=True)
+        terms = compute_terms()
         # Divide by the *global* batch: the optimizer sums gradients over replicas.
-        loss = tf.nn.compute_average_loss(terms["loss"])
-        if model.losses:
-            loss += tf.nn.scale_regularization_loss(tf.add_n(model.losses))
-        scaled_loss = model.optimizer.scale_loss(loss)  # identity unless mixed float16
-    gradients = tape.gradient(scaled_loss, model.trainable_variables)
-    model.optimizer.apply_gradients(zip(gradients, model.trainable_variables))
+        loss = tf.nn.compute_average_loss(terms[loss_name])
+        extra = regularization() if regularization else []
+        if extra:
+            loss += tf.nn.scale_regularization_loss(tf.add_n(extra))
+        scaled_loss = optimizer.scale_loss(loss)  # identity unless mixed float16
+    gradients = tape.gradient(scaled_loss, variables)
+    optimizer.apply_gradients(zip(gradients, variables))
+    return terms
+
+
+def objective_train_step(model, data):
+    """One optimizer step on the mean per-example loss, with the layers' regularization."""
+    terms = minimize(model.optimizer, model.trainable_variables,
+                     lambda: model.per_example_terms(data, training=True), "loss", lambda: model.losses)
     return model.update_trackers(terms)
 
 
@@ -40,20 +50,12 @@ def adversarial_train_step(model, data):
     discriminator = model.discriminator.trainable_variables
     for _ in range(model.d_steps):
         z = model.draw_latent(batch)
-        with tf.GradientTape() as tape:
-            d_terms = model.discriminator_terms(real, labels, z, training=True)
-            loss = tf.nn.compute_average_loss(d_terms["d_loss"])
-            scaled_loss = model.d_optimizer.scale_loss(loss)
-        gradients = tape.gradient(scaled_loss, discriminator)
-        model.d_optimizer.apply_gradients(zip(gradients, discriminator))
+        d_terms = minimize(model.d_optimizer, discriminator,
+                           lambda: model.discriminator_terms(real, labels, z, training=True), "d_loss")
         in_cross_replica_context(model.after_discriminator_step)
-    generator = model.generator.trainable_variables
     z = model.draw_latent(batch)
-    with tf.GradientTape() as tape:
-        g_terms = model.generator_terms(labels, z, training=True)
-        scaled_loss = model.g_optimizer.scale_loss(tf.nn.compute_average_loss(g_terms["g_loss"]))
-    gradients = tape.gradient(scaled_loss, generator)
-    model.g_optimizer.apply_gradients(zip(gradients, generator))
+    g_terms = minimize(model.g_optimizer, model.generator.trainable_variables,
+                       lambda: model.generator_terms(labels, z, training=True), "g_loss")
     in_cross_replica_context(model.update_ema)
     return model.update_trackers({**d_terms, **g_terms})
 

@@ -14,9 +14,8 @@ from kgen.distributions import gaussian_log_prob
 from kgen.distributions import get_likelihood
 from kgen.layers import Sampling
 from kgen.models import tensorflow_steps
-from kgen.models.base import Endpoint
+from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
-from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
 
@@ -75,17 +74,6 @@ class VAE(GenerativeModel):
         """The mean image in [0, 1] of p(x | z)."""
         return self.likelihood.mean(self.decoder(self.with_label(z, labels)))
 
-    def reconstruct(self, images, labels=None):
-        """Encode to the posterior mean, decode to the mean image."""
-        mean, _ = self.encode(images, labels)
-        return self.decode(mean, labels)
-
-    def sample(self, num, seed=None, labels=None):
-        num = self.sample_count(num, labels)
-        z = keras.random.normal(
-            (num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator)
-        )
-        return self.decode(z, labels)
 
     def call(self, inputs, labels=None, training=False):
         """Reconstructions of a batch: images, or a batch dict/tuple as `fit` passes it."""

@@ -35,14 +35,10 @@ class VAEConfig:
     hidden_units: int = setting(512, "Width of the dense layer around the latent code.")
     learning_rate: float = setting(1e-3, "Adam learning rate.")
 
-    def resolved_likelihood(self, channels):
-        """The likelihood to use for images with `channels` channels."""
-        return auto_likelihood(self.likelihood, channels, "logistic")
-
 
 def build_vae(config, dataset_info, seed=None, jit_compile=False):
     """Networks, model and optimizer for `config` on data shaped like `dataset_info`."""
-    likelihood = config.resolved_likelihood(dataset_info.image_shape[-1])
+    likelihood = auto_likelihood(config.likelihood, dataset_info.image_shape[-1], "logistic")
     num_classes = class_count(config.conditional, dataset_info)
     networks = dict(
         architecture=config.architecture,

@@ -80,8 +80,7 @@ class WGANGP(GAN):
         }
         loss = fake_scores - real_scores
         if self.lipschitz == "gradient-penalty":
-            x_hat = interpolate(ops.cast(real, "float32"), ops.cast(fake, "float32"),
-                                self.draw_alpha(ops.shape(real)[0]))
+            x_hat = interpolate(real, fake, self.draw_alpha(ops.shape(real)[0]))
             gradients = tensorflow_steps.input_gradients(
                 lambda x: self.score(x, labels, training), x_hat
             )
@@ -103,8 +102,6 @@ class WGANGP(GAN):
             weight.assign(ops.clip(weight, -self.clip_value, self.clip_value))
 
     def get_config(self):
-        config = super().get_config()
-        for name in ("loss", "label_smoothing"):
-            config.pop(name)
-        config.update(gp_weight=self.gp_weight, lipschitz=self.lipschitz, clip_value=self.clip_value)
-        return config
+        return self.config_with(gp_weight=self.gp_weight, d_steps=self.d_steps, lipschitz=self.lipschitz,
+                                clip_value=self.clip_value, ema_decay=self.ema_decay,
+                                num_classes=self.num_classes, seed=self.seed)

@@ -28,17 +28,13 @@ def read_scalars(run_dir, x_axis="epoch"):
         if not os.path.isdir(folder):
             continue
         events = event_accumulator.EventAccumulator(
-            folder, size_guidance={event_accumulator.TENSORS: 0, event_accumulator.SCALARS: 0}
+            folder, size_guidance={event_accumulator.TENSORS: 0}
         )
         events.Reload()
         tags = events.Tags()
         for tag in tags["tensors"]:  # TF2 writes scalars as tensors with the "scalars" plugin
             if tag.startswith(prefix) and events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
                 by_step = {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
-                scalars.setdefault(tag[len(prefix):], {})[split] = by_step
-        for tag in tags["scalars"]:  # TF1-style simple values
-            if tag.startswith(prefix):
-                by_step = {e.step: float(e.value) for e in events.Scalars(tag)}
                 scalars.setdefault(tag[len(prefix):], {})[split] = by_step
     return {
         metric: {split: tuple(zip(*sorted(by_step.items()))) for split, by_step in splits.items()}

@@ -4,13 +4,11 @@ Figures are built on `matplotlib.figure.Figure` with the Agg canvas, never pyplo
 drawing keeps no global state and works in any thread and without a display.
 """
 
-import os
-import uuid
-
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from kgen.utils.files import atomic_path
 from kgen.utils.images import image_grid
 
 DPI = 100
@@ -69,14 +67,5 @@ def figure_to_array(figure):
 
 def save_figure(figure, path):
     """Write `figure` as a PNG at `path`, atomically: a reader never sees half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    # Beside the target, so os.replace stays on one file system; opened like any new file.
-    temporary = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-    try:
+    with atomic_path(path) as temporary:
         FigureCanvasAgg(figure).print_png(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise

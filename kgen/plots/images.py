@@ -38,16 +38,11 @@ def posterior_means(model, images, labels=None):
     return to_numpy(mean)
 
 
-def reconstruct(model, images, labels=None):
-    """Decoded posterior means of `images`: the model's reconstructions, in [0, 1]."""
-    return to_numpy(model.decode(posterior_means(model, images, labels), labels))
-
-
 def reconstructions_figure(model, images, labels=None, columns=8):
     """Rows of `columns` real images, each row above the row of their reconstructions."""
     originals = np.asarray(images, np.float32)
     columns = min(columns, len(originals))
-    copies = reconstruct(model, originals, labels)
+    copies = to_numpy(model.reconstruct(originals, labels))
     blank = np.ones_like(originals[:1])
     rows, row_labels = [], []
     for start in range(0, len(originals), columns):

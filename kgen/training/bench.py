@@ -18,8 +18,7 @@ from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.training.driver import build_model
 from kgen.training.driver import load_data
-from kgen.training.driver import resolve_jit_compile
-from kgen.training.strategy import default_jit_compile
+from kgen.training.sample_quality import ImageSampler
 from kgen.training.strategy import make_strategy
 
 
@@ -61,30 +60,29 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
               verbose=0, shuffle=False, callbacks=[timer])
     train_rate = _rate(steps * batch, timer.seconds)
 
-    jit_compile = resolve_jit_compile(train_config.jit_compile, default_jit_compile(strategy))
-    sample_jit_compile = resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile)
+    # A model that draws no images (the domain classifier) has no sampling speed.
+    sampler = ImageSampler(model, sample_size, train_config.jit_compile) if isinstance(model, GenerativeModel) else None
     result = {
         "model": family.name,
         "device": device_name(),
         "batch_size": batch,
         "train_images_per_s": train_rate,
-        # A model that draws no images (the domain classifier) has no sampling speed.
-        "sample_images_per_s": (
-            _sample_rate(model, sample_size, sample_batches, sample_jit_compile)
-            if isinstance(model, GenerativeModel) else None
-        ),
+        "sample_images_per_s": sampler and _sample_rate(sampler, sample_size, sample_batches),
         "input_images_per_s": input_rate,
         "dataset": info.name,
         "image_shape": list(info.image_shape),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
-        "jit_compile": jit_compile,
-        "sample_jit_compile": sample_jit_compile,
+        "jit_compile": model.jit_compile,  # as Keras kept it: it turns XLA off where unsupported
+        "sample_jit_compile": sampler and sampler.jit_compile,
         "sample_size": sample_size,
         "mixed_precision": train_config.mixed_precision,
         "train_steps_timed": steps,
     }
-    result.update(model.benchmark_extras(sample_size))
+    for name, draw in model.benchmark_samplers().items():
+        start = time.perf_counter()
+        draw(sample_size)
+        result[f"{name}_images_per_s"] = _rate(sample_size, time.perf_counter() - start)
     return result
 
 
@@ -105,11 +103,9 @@ class _StepTimer(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self._start
 
 
-def _sample_rate(model, num, batches, jit_compile):
-    labels = model.summary_labels(num)
-    draw = tf.function(lambda seed: model.sample(num, seed=seed, labels=labels), jit_compile=jit_compile)
-    draw(tf.constant(0, tf.int64))  # trace
+def _sample_rate(sampler, num, batches):
+    sampler(num, 0)  # trace (and compile)
     start = time.perf_counter()
     for index in range(batches):
-        keras.ops.convert_to_numpy(draw(tf.constant(index + 1, tf.int64)))
+        sampler(num, index + 1)
     return _rate(num * batches, time.perf_counter() - start)

@@ -4,68 +4,65 @@ import dataclasses
 from typing import Literal, Optional
 
 from kgen.errors import ConfigError
-
-
-def _setting(default, help, **extra):
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
+from kgen.models.config_fields import setting
 
 
 @dataclasses.dataclass
 class TrainConfig:
     """How to train: data, batch, epochs, distribution, logging, checkpoints, export."""
 
-    dataset: Optional[str] = _setting(
+    dataset: Optional[str] = setting(
         None,
         "TFDS name (mnist, fashion_mnist, binarized_mnist, cifar10, celeb_a, ...), a folder of "
         "png/jpg images (sub-folders are labels) or a .npz with `images` [and `labels`]. "
         "Default: the model's own.",
     )
-    data_dir: Optional[str] = _setting(None, "TFDS data directory (default: TFDS's own).")
-    manual_dir: Optional[str] = _setting(
+    data_dir: Optional[str] = setting(None, "TFDS data directory (default: TFDS's own).")
+    manual_dir: Optional[str] = setting(
         None,
         "Folder with raw dataset files for offline TFDS preparation.",
         envvar="KGEN_MANUAL_DIR",
     )
-    limit: Optional[int] = _setting(
+    limit: Optional[int] = setting(
         None, "Use only the first N examples of the training (and evaluation) split."
     )
-    image_size: Optional[int] = _setting(None, "Centre-crop and resize images to this size.")
-    eval_split: str = _setting(
+    image_size: Optional[int] = setting(None, "Centre-crop and resize images to this size.")
+    eval_split: str = setting(
         "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."
     )
-    batch_size: int = _setting(128, "Global batch size, split across replicas.")
-    epochs: int = _setting(10, "Number of passes over the training data.")
-    seed: Optional[int] = _setting(
+    batch_size: int = setting(128, "Global batch size, split across replicas.")
+    epochs: int = setting(10, "Number of passes over the training data.")
+    seed: Optional[int] = setting(
         None, "Random seed; with one, CPU runs are reproducible (same losses, same samples)."
     )
-    strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = _setting(
+    strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = setting(
         "auto", "Distribution: auto = mirrored when more than one GPU is visible."
     )
-    mixed_precision: bool = _setting(
+    mixed_precision: bool = setting(
         False, "Mixed precision: float16 with loss scaling on GPU, bfloat16 elsewhere."
     )
-    jit_compile: Literal["auto", "on", "off"] = _setting(
+    jit_compile: Literal["auto", "on", "off"] = setting(
         "auto", "XLA compilation; auto = on for one GPU, off on CPU and under distribution."
     )
-    logdir: Optional[str] = _setting(
+    logdir: Optional[str] = setting(
         None, "Run directory (default: runs/<model>-<dataset>-<time>, or the unfinished run "
         "of the same command, which is resumed)."
     )
-    checkpoint_every: int = _setting(
+    checkpoint_every: int = setting(
         500, "Also checkpoint every N steps (0: only at the end of each epoch)."
     )
-    log_every: int = _setting(50, "Write step scalars to TensorBoard every N steps.")
-    export: Optional[str] = _setting(
+    log_every: int = setting(50, "Write step scalars to TensorBoard every N steps.")
+    export: Optional[str] = setting(
         None, "SavedModel base folder (default: saved_models/<model>_<dataset>)."
     )
-    fresh: bool = _setting(False, "Start a new run even if an unfinished one matches.")
-    fid_every: int = _setting(
+    fresh: bool = setting(False, "Start a new run even if an unfinished one matches.")
+    fid_every: int = setting(
         0, "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never)."
     )
-    fid_samples: int = _setting(
+    fid_samples: int = setting(
         1000, "Generated (and real evaluation-split) images per FID/KID measurement in training."
     )
-    fid_classifier: Optional[str] = _setting(
+    fid_classifier: Optional[str] = setting(
         None, "Domain classifier for --fid-every: a SavedModel from `kgen fit classifier` or the "
         "labelled dataset to train one on (default: the training dataset's, cached on first use)."
     )

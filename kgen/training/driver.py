@@ -12,6 +12,7 @@ import tensorflow as tf
 
 from kgen import __version__
 from kgen.data import evaluation_batches
+from kgen.data import images_and_labels
 from kgen.data import load_source
 from kgen.data import steps_per_epoch
 from kgen.data import training_stream
@@ -31,6 +32,7 @@ from kgen.training.run_dir import open_run
 from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
+from kgen.training.strategy import resolve_jit_compile
 from kgen.training.tensorboard import TensorBoardLogger
 
 SUMMARY_IMAGES = 32  # images in each TensorBoard grid
@@ -83,15 +85,6 @@ def dtype_policy(mixed_precision):
         keras.config.set_dtype_policy(previous)
 
 
-def resolve_jit_compile(setting, auto_default):
-    """--jit-compile as a bool: "on"/"off" as said, "auto" as `auto_default` says (for the
-    train step `default_jit_compile(strategy)`; for in-process sampling, such as the
-    TensorBoard grids and `kgen bench`, the model's `sample_jit_compile`)."""
-    if setting == "auto":
-        return auto_default
-    return setting == "on"
-
-
 def build_model(family, model_config, info, seed, strategy, train_config):
     """Build and compile the family's model inside the strategy's scope."""
     jit = resolve_jit_compile(train_config.jit_compile, default_jit_compile(strategy))
@@ -125,7 +118,6 @@ def _fid_reference(train_config, data, info, announce):
     """Features of the first --fid-samples real images of `data`, for the in-training FID/KID."""
     from kgen.evaluation import ReferenceSet
     from kgen.evaluation import feature_extractor
-    from kgen.evaluation.features import images_and_labels
 
     source = dict(image_size=train_config.image_size, data_dir=train_config.data_dir,
                   manual_dir=train_config.manual_dir)
@@ -164,15 +156,20 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     else:
         run = RunDir(train_config.logdir or scratch_directory(), record)
     seed = run.seed
-    # Before the seed is set: preparing the reference may train the domain classifier.
-    reference = _fid_reference(
-        train_config, eval_data if eval_data is not None else train_data, info, announce) \
-        if chief and train_config.fid_every else None
     keras.utils.set_random_seed(seed)
     if train_config.seed is not None:
         tf.config.experimental.enable_op_determinism()
 
     model = build_model(family, model_config, info, seed, strategy, train_config)
+    reference = None
+    if train_config.fid_every:
+        if not isinstance(model, GenerativeModel):
+            raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
+        if chief:
+            reference = _fid_reference(train_config, eval_data if eval_data is not None else train_data,
+                                       info, announce)
+            # Preparing it may have trained the domain classifier, which seeds Keras itself.
+            keras.utils.set_random_seed(seed)
     # Non-chief workers save to a scratch folder (saving is collective) but resume from the
     # chief's checkpoints when --logdir is on storage they can read.
     state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory(),
@@ -186,6 +183,10 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     per_epoch = steps_per_epoch(info.num_examples, batch_size)
     checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
     callbacks = [checkpoints]  # first: every later callback reads the step it advances
+    if reference is not None:
+        # Before the TensorBoard logger, which writes the figures it adds to the epoch's logs.
+        callbacks.append(SampleQualityCallback(reference, train_config.fid_every, train_config.fid_samples,
+                                               seed=seed, jit_compile=train_config.jit_compile))
     if chief:
         callbacks.append(
             TensorBoardLogger(
@@ -197,14 +198,6 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
                 jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
             )
         )
-    if reference is not None:
-        if not isinstance(model, GenerativeModel):
-            raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
-        # Before the TensorBoard logger, which writes the figures it adds to the epoch's logs.
-        callbacks.insert(1, SampleQualityCallback(
-            reference, train_config.fid_every, train_config.fid_samples, seed=seed,
-            jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
-        ))
     validation = None if eval_data is None else evaluation_batches(eval_data, batch_size)
 
     def stream(from_step):

@@ -11,6 +11,7 @@ import time
 
 from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
+from kgen.utils.files import write_json
 
 RECORD = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -38,11 +39,7 @@ class RunDir:
         return self.record["seed"]
 
     def save(self):
-        os.makedirs(self.path, exist_ok=True)
-        temporary = os.path.join(self.path, RECORD + ".tmp")
-        with open(temporary, "w") as handle:
-            json.dump(self.record, handle, indent=2, sort_keys=True)
-        os.replace(temporary, os.path.join(self.path, RECORD))
+        write_json(os.path.join(self.path, RECORD), self.record, sort_keys=True)
 
     def mark(self, status):
         self.record["status"] = status

@@ -6,27 +6,40 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgen.training.strategy import resolve_jit_compile
+
 
 class ImageSampler:
-    """Draws many samples of a model in batches through one traced sampler.
+    """Draws many samples of a model in batches through one traced sampler: what `kgen
+    eval`, `kgen plot`, `kgen bench` and the in-training FID sample with.
 
-    Batch i of a call uses seed `seed + i`, so the same seed gives the same images.
-    Conditional models draw the labels 0, 1, ... in turn: as many of each class as the others.
+    Args:
+        model: a GenerativeModel.
+        batch_size: images per traced call.
+        jit_compile: the --jit-compile setting ("auto" follows `model.sample_jit_compile`).
     """
 
-    def __init__(self, model, batch_size=500, jit_compile=False):
+    def __init__(self, model, batch_size=500, jit_compile="auto"):
+        self.model = model
         self.batch_size = batch_size
-        self._draw = tf.function(
-            lambda size, seed: model.sample(size, seed=seed, labels=model.summary_labels(size)),
-            jit_compile=jit_compile,
-        )
+        self.jit_compile = resolve_jit_compile(jit_compile, model.sample_jit_compile)
+        self._draw = tf.function(lambda size, seed, labels: model.sample(size, seed=seed, labels=labels),
+                                 jit_compile=self.jit_compile)
 
-    def __call__(self, num, seed):
-        """`num` images, numpy [num, H, W, C] in [0, 1]."""
+    def __call__(self, num, seed, labels=None):
+        """`num` images (one per label when `labels` are given), numpy [N, H, W, C] in [0, 1].
+
+        Batch i uses seed `seed + i`, so the same seed gives the same images. Without
+        labels a conditional model draws the classes 0, 1, ... in turn, as many of each.
+        """
+        if labels is not None:
+            labels = np.asarray(labels, np.int32)
+            num = len(labels)
         batches = []
         for index, start in enumerate(range(0, num, self.batch_size)):
             size = min(self.batch_size, num - start)
-            batches.append(np.asarray(self._draw(size, tf.constant(seed + index, tf.int64))))
+            batch_labels = self.model.summary_labels(size) if labels is None else labels[start : start + size]
+            batches.append(np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels)))
         return np.concatenate(batches)
 
 
@@ -42,10 +55,10 @@ class SampleQualityCallback(keras.callbacks.Callback):
         every: measure after every N-th epoch.
         num_samples: images generated each time (same seed each time, so epochs compare).
         seed: seed of the generated images.
-        jit_compile: draw them under XLA.
+        jit_compile: the --jit-compile setting for drawing them.
     """
 
-    def __init__(self, reference, every, num_samples=1000, seed=0, jit_compile=False):
+    def __init__(self, reference, every, num_samples=1000, seed=0, jit_compile="auto"):
         super().__init__()
         self.reference = reference
         self.every = every

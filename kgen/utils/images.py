@@ -20,14 +20,17 @@ def image_grid(images, columns=None):
 
 
 def save_png(path, images, columns=None):
-    """Write images in [0, 1] as one PNG grid."""
+    """Write images in [0, 1] as one PNG grid, atomically."""
     import matplotlib
 
     matplotlib.use("Agg")
     from matplotlib import pyplot
 
+    from kgen.utils.files import atomic_path
+
     grid = image_grid(images, columns)
-    if grid.shape[-1] == 1:
-        pyplot.imsave(path, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0)
-    else:
-        pyplot.imsave(path, grid)
+    with atomic_path(path) as temporary:
+        if grid.shape[-1] == 1:
+            pyplot.imsave(temporary, grid[..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
+        else:
+            pyplot.imsave(temporary, grid, format="png")
