@@ -24,6 +24,9 @@ import click
                    "to train one on (default: the evaluated dataset, e.g. mnist for binarized_mnist).")
 @click.option("--inception-weights", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Local InceptionV3 notop weights file, for --features inception without internet.")
+@click.option("--generator", type=click.Choice(["ema", "raw"]), default=None,
+              help="Generator weights to sample with, for models that keep several (the GANs): "
+                   "the moving average (ema, their default) or the last step's (raw).")
 @click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated images and KID's subsets.")
 @click.option("--image-size", default=None, type=click.IntRange(min=1), help="Centre-crop and resize images (default: the run's own).")
 @click.option("--limit", default=None, type=click.IntRange(min=1), help="Use only the first N examples of the split.")
@@ -34,7 +37,7 @@ import click
               help="XLA for sampling; auto = the model's own choice (on for PixelCNN).")
 @click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results to this JSON file.")
 def eval_command(model_path, dataset, split, metrics_spec, num_samples, importance_samples, features,
-                 classifier, inception_weights, seed, image_size, limit, data_dir, manual_dir, batch_size,
+                 classifier, inception_weights, generator, seed, image_size, limit, data_dir, manual_dir, batch_size,
                  jit_compile, json_path):
     """Evaluate MODEL (a run directory or a SavedModel written by kgen) on a dataset split:
     negative log-likelihood in nats per image and bits per dimension (PixelCNN exactly; the
@@ -58,6 +61,11 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
     if not isinstance(model, GenerativeModel):
         raise ConfigError(f"{model_path!r} holds a {type(model).__name__}, not a generative model; "
                           "its accuracy is the val_accuracy its run logged.")
+    if generator:
+        try:
+            model.select_generator(generator)
+        except ValueError as error:
+            raise ConfigError(f"--generator {generator}: {error}") from None
     metrics = resolve_metrics(metrics_spec, model)
     data, info, source = load_split(trained_with, split, dataset=dataset, image_size=image_size,
                                     data_dir=data_dir, manual_dir=manual_dir, limit=limit)

@@ -9,6 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import assert_clean_error
 from helpers import invoke
 
 from kgen.data import load_source
@@ -200,4 +201,20 @@ def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(classifier, 
     report = json.loads((tmp_path / "gan.json").read_text())
     assert set(report["metrics"]) == {"fid", "kid", "precision", "recall"}
     assert report["protocol"]["num_generated"] == 100
+    assert report["protocol"]["generator"] == "ema"
     assert not os.path.exists(saved / "eval")  # a SavedModel gets no TensorBoard logs
+    # The raw generator is one flag away; it samples other images, so other figures.
+    result = invoke("eval", saved, *common, "--generator", "raw", "--json", tmp_path / "raw.json")
+    assert result.exit_code == 0, result.output
+    raw = json.loads((tmp_path / "raw.json").read_text())
+    assert raw["protocol"]["generator"] == "raw" and raw["metrics"]["fid"] != report["metrics"]["fid"]
+
+
+def test_eval_generator_choice_is_refused_for_a_model_with_one_generator(tfds_data_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    result = invoke("fit", "vae", "--limit", 32, "--epochs", 1, "--batch-size", 32, "--latent-dim", 4,
+                    "--base-filters", 8, "--hidden-units", 32, "--data-dir", tfds_data_dir, "--seed", 0)
+    assert result.exit_code == 0, result.output
+    result = invoke("eval", tmp_path / "saved_models" / "vae_mnist", "--dataset", "mnist", "--generator", "raw",
+                    "--data-dir", tfds_data_dir, "--metrics", "nll", "--limit", 8)
+    assert_clean_error(result, "--generator raw", "one set of weights")

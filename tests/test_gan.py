@@ -92,15 +92,51 @@ def test_critic_steps_per_generator_step(name, d_steps):
     assert int(model.g_optimizer.iterations.numpy()) == 2
 
 
-def test_ema_follows_the_generator():
+def test_ema_warms_up_on_the_generator_optimizer_step():
     model = _build("gan", ema_decay=0.9)
-    before_ema = [w.numpy() for w in model.ema_generator.weights]
+    expected = [w.numpy() for w in model.ema_generator.weights]
     images, labels = _batch()
-    model.fit(_dataset(images, labels), epochs=1, verbose=0)
-    after = [w.numpy() for w in model.generator.weights]
-    for ema, old, new in zip(model.ema_generator.weights, before_ema, after):
-        np.testing.assert_allclose(ema.numpy(), 0.9 * old + 0.1 * new, rtol=1e-5, atol=1e-7)
-    assert any(np.abs(a - b).max() > 1e-6 for a, b in zip(before_ema, after))
+    for t in range(3):
+        model.fit(_dataset(images, labels), epochs=1, verbose=0)
+        assert int(model.g_optimizer.iterations.numpy()) == t + 1
+        decay = min(0.9, (1 + t) / (10 + t))  # 0.1, 0.18, 0.25: the init fades at once
+        expected = [decay * old + (1 - decay) * new.numpy()
+                    for old, new in zip(expected, model.generator.weights)]
+    for ema, want in zip(model.ema_generator.weights, expected):
+        np.testing.assert_allclose(ema.numpy(), want, rtol=1e-5, atol=1e-6)
+
+
+def test_share_of_the_random_init_after_t_ema_updates_follows_the_warm_up():
+    model = _build("gan")  # ema_decay 0.999
+    share = lambda steps: math.prod(float(model.ema_decay_at(t)) for t in range(steps))
+    # prod_{t<n} (1 + t) / (10 + t) = 9! n! / (n + 9)!
+    assert share(5) == pytest.approx(math.factorial(9) * math.factorial(5) / math.factorial(14), rel=1e-4)
+    assert share(1404) < 1e-20  # without the warm-up: 0.999 ** 1404 = 0.245
+    assert float(model.ema_decay_at(20_000)) == pytest.approx(0.999)
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan-gp"])
+def test_the_ema_generator_is_out_of_the_trainable_weights(name):
+    model = _build(name)
+    assert not model.ema_generator.trainable_weights
+    trained = model.generator.trainable_weights + model.discriminator.trainable_weights
+    assert {id(w) for w in model.trainable_weights} == {id(w) for w in trained}
+    count = lambda weights: sum(int(np.prod(w.shape)) for w in weights)
+    assert count(model.trainable_weights) == count(trained)
+
+
+def test_raw_or_ema_generator_is_selectable_and_differs_after_training():
+    model = _build("gan", ema_decay=0.9)
+    images, labels = _batch()
+    model.fit(_dataset(images, labels).repeat(2), epochs=1, verbose=0)
+    z = tf.random.stateless_normal((4, 8), seed=(1, 2))
+    ema = model.generate(z).numpy()
+    model.select_generator("raw")
+    raw = model.generate(z).numpy()
+    np.testing.assert_allclose(raw, (model.generator(z, training=False).numpy() + 1) / 2, atol=1e-6)
+    assert np.abs(raw - ema).max() > 1e-4
+    with pytest.raises(ValueError, match="has no 'best' generator"):
+        model.select_generator("best")
 
 
 def _one_step_weights(name, strategy, images, labels):

@@ -147,3 +147,28 @@ def test_non_square_images_are_a_clear_error():
     info = DatasetInfo(name="x", image_shape=(28, 32, 1), num_classes=None, num_examples=8, split="train")
     with pytest.raises(ConfigError, match="square"):
         build_small_vae(info)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "logistic"])
+def test_the_encoder_sees_the_same_kind_of_input_in_training_and_in_use(likelihood):
+    model = build_small_vae(likelihood=likelihood)
+    network = model.encoder
+    seen = []
+
+    def recording_encoder(inputs, training=False):
+        seen.append(np.array(inputs[0] if isinstance(inputs, list) else inputs))
+        return network(inputs, training=training)
+
+    model.encoder = recording_encoder
+    # Grey images: a binarization of them would differ from what `encode` is shown.
+    images = np.random.default_rng(0).uniform(0.2, 0.8, size=(4, 28, 28, 1)).astype("float32")
+    model.per_example_terms((images,), training=True)
+    model.negative_log_likelihoods(images, num_samples=2)
+    model.encode(images)
+    model.reconstruct(images)
+    training_input = seen[0]
+    assert len(seen) == 5
+    for used in seen[1:]:
+        np.testing.assert_array_equal(used, training_input)
+    if likelihood == "bernoulli":
+        np.testing.assert_array_equal(training_input, images)  # grey, never binarized

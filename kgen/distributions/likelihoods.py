@@ -31,7 +31,8 @@ class _EightBitLevels:
         return levels / 127.5 - 1.0
 
     def encoder_input(self, images):
-        """What the encoder sees: the quantized levels in [-1, 1] it is trained on."""
+        """What the encoder sees, in training and in use alike: the quantized levels in
+        [-1, 1], the targets themselves (they are deterministic)."""
         return self.targets(images)
 
     def to_images(self, targets):
@@ -54,8 +55,8 @@ class BernoulliLikelihood:
         return ops.cast(noise < images, images.dtype)
 
     def encoder_input(self, images):
-        """A deterministic view of external images for the encoder: the grey levels
-        themselves, whose binarizations the encoder sees in training on average."""
+        """What the encoder sees, in training and in use alike: the grey levels themselves
+        (deterministic), while `log_prob` scores a binarization of them."""
         return images
 
     def log_prob(self, targets, logits):

@@ -102,6 +102,8 @@ def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, 
         report["metrics"].update(reference.compare(generated, quality, seed=seed))
         report["seconds"]["sample_quality"] = time.perf_counter() - start
         protocol.update(reference.protocol(num))
+        if model.generator_versions:
+            protocol["generator"] = model.sampling_generator
     report["protocol"] = protocol
     return report
 

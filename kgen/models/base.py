@@ -58,6 +58,24 @@ class GenerativeModel(KgenModel):
         num = ops.shape(images)[0]
         return {"samples": self.sample(num, seed=self.summary_seed, labels=self.summary_labels(num))}
 
+    # --- Generator versions, for families that keep several sets of generator weights ---
+
+    # Versions `select_generator` accepts, the default first (the adversarial families keep
+    # an exponential moving average, "ema", beside the "raw" trained weights); empty when a
+    # family samples with one set of weights.
+    generator_versions = ()
+    sampling_generator = None  # the version in use, where there are several
+
+    def select_generator(self, version):
+        """Sample, decode and export with generator `version` (one of `generator_versions`)."""
+        self.check_generator_version(version)
+
+    def check_generator_version(self, version):
+        if version not in self.generator_versions:
+            have = (f"it has {', '.join(self.generator_versions)}" if self.generator_versions
+                    else "it samples with one set of weights")
+            raise ValueError(f"{type(self).__name__} has no {version!r} generator; {have}.")
+
     # --- Latent space, for families that have one (plots read it through these) ---
 
     # Size of the code z that `decode` turns into images; None for a family without a latent

@@ -46,7 +46,10 @@ class GAN(GenerativeModel):
     Call `compile(d_optimizer=..., g_optimizer=...)`. Each train step takes `d_steps`
     discriminator steps on the batch (fresh z each), then one generator step, then updates
     an exponential moving average (EMA) of the generator's weights, which sampling and the
-    export use: it averages out the last steps' oscillation.
+    export use: it averages out the last steps' oscillation. The average warms up: its decay
+    at update t (t = 0, 1, ...) is min(ema_decay, (1 + t) / (10 + t)), as TF's
+    ExponentialMovingAverage with `num_updates`, so the random initialization is forgotten
+    within the first steps instead of lingering for ~1/(1 - ema_decay) of them.
 
     Args:
         generator: model from z (and label) to an image in [-1, 1].
@@ -89,6 +92,10 @@ class GAN(GenerativeModel):
         self.discriminator = discriminator
         self.ema_generator = keras.models.clone_model(generator)
         self.ema_generator.set_weights(generator.get_weights())
+        # Updated by `update_ema`, never by an optimizer: out of `trainable_variables` and
+        # the trainable parameter count.
+        self.ema_generator.trainable = False
+        self.sampling_generator = "ema"
         self.latent_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 0), name="latent_seed")
         self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="prior_seed")
         # === Metrics ===
@@ -123,9 +130,18 @@ class GAN(GenerativeModel):
         generator, as `GenerativeModel.sample` does)."""
         return keras.random.normal((num, self.latent_dim), seed=resolve_seed(seed, self.latent_seed_generator))
 
+    generator_versions = ("ema", "raw")
+
+    def select_generator(self, version):
+        """Sample (and export) with the "ema" generator (the default) or the "raw" one, the
+        weights the last generator step left."""
+        self.check_generator_version(version)
+        self.sampling_generator = version
+
     def generate(self, z, labels=None):
-        """Images in [0, 1] from the EMA generator."""
-        images = self.ema_generator(self.with_label(z, labels), training=False)
+        """Images in [0, 1] from the selected generator (the EMA unless told otherwise)."""
+        network = self.ema_generator if self.sampling_generator == "ema" else self.generator
+        images = network(self.with_label(z, labels), training=False)
         return (ops.cast(images, "float32") + 1.0) / 2.0
 
     decode = generate  # the latent protocol's name for G(z)
@@ -169,11 +185,22 @@ class GAN(GenerativeModel):
     def after_discriminator_step(self):
         """Hook run after each discriminator update (WGAN's weight clipping); nothing here."""
 
+    def ema_decay_at(self, step):
+        """The EMA's decay at update `step` (counted from 0): min(ema_decay,
+        (1 + step) / (10 + step)), the warm-up of TF's ExponentialMovingAverage."""
+        step = ops.cast(step, "float32")
+        return ops.minimum(self.ema_decay, (1.0 + step) / (10.0 + step))
+
     def update_ema(self):
-        """ema <- decay * ema + (1 - decay) * weights, for every generator weight (batch-norm
-        statistics included)."""
+        """ema <- decay_t * ema + (1 - decay_t) * weights, for every generator weight
+        (batch-norm statistics included), right after generator step t + 1.
+
+        t comes from the generator optimizer's `iterations`, which the checkpoint holds, so a
+        resumed run continues the same schedule.
+        """
+        decay = self.ema_decay_at(self.g_optimizer.iterations - 1)
         for average, weight in zip(self.ema_generator.weights, self.generator.weights):
-            average.assign(self.ema_decay * average + (1.0 - self.ema_decay) * weight)
+            average.assign(decay * average + (1.0 - decay) * ops.cast(weight, average.dtype))
 
     def train_step(self, data):
         return tensorflow_steps.adversarial_train_step(self, data)

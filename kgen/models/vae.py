@@ -66,9 +66,15 @@ class VAE(GenerativeModel):
 
     # --- Networks with the optional label ---
 
-    def encode(self, images, labels=None):
-        """(mean, log_variance) of q(z | x) for external images."""
-        return self.encoder(self.with_label(self.likelihood.encoder_input(images), labels))
+    def encode(self, images, labels=None, training=False):
+        """(mean, log_variance) of q(z | x) for external images.
+
+        The one place the encoder is called: training, the bounds, `reconstruct`, the plots
+        and the export all show it the likelihood's `encoder_input` (the grey image under
+        the Bernoulli likelihood, never a binarization of it), while the likelihood scores
+        its own targets.
+        """
+        return self.encoder(self.with_label(self.likelihood.encoder_input(images), labels), training=training)
 
     def decode(self, z, labels=None):
         """The mean image in [0, 1] of p(x | z)."""
@@ -85,12 +91,16 @@ class VAE(GenerativeModel):
     def per_example_terms(self, data, training=False):
         """Negative ELBO and its two parts, in nats per image."""
         images, labels = self.unpack(data)
-        terms = self._elbo_terms(self._targets(images), labels, training)
+        terms = self._elbo_terms(images, self._targets(images), labels, training)
         return {"loss": terms["reconstruction"] + self.beta * terms["kl"], **terms}
 
-    def _elbo_terms(self, targets, labels, training=False):
-        """-log p(x | z) for one reparameterized z ~ q(z | x), and KL(q(z | x) || p(z))."""
-        mean, log_variance = self.encoder(self.with_label(targets, labels), training=training)
+    def _elbo_terms(self, images, targets, labels, training=False):
+        """-log p(targets | z) for one reparameterized z ~ q(z | images), and KL(q || p(z)).
+
+        q may depend on the grey image rather than on the binarized targets it scores: the
+        bound log p(x) >= E_q[log p(x, z) - log q(z)] holds for any q.
+        """
+        mean, log_variance = self.encode(images, labels, training=training)
         z = self.sampling(mean, log_variance)
         params = self.decoder(self.with_label(z, labels), training=training)
         return {
@@ -106,13 +116,13 @@ class VAE(GenerativeModel):
 
     def elbo(self, images, labels=None):
         """Per-image ELBO (one posterior sample, closed-form KL), in nats."""
-        return self._elbo(self._targets(images), labels)
+        return self._elbo(images, self._targets(images), labels)
 
     def _targets(self, images):
         return self.likelihood.targets(images, self.binarize_seed_generator)
 
-    def _elbo(self, targets, labels):
-        terms = self._elbo_terms(targets, labels)
+    def _elbo(self, images, targets, labels):
+        terms = self._elbo_terms(images, targets, labels)
         return -(terms["reconstruction"] + terms["kl"])
 
     def log_likelihood(self, images, labels=None, num_samples=1000, chunk_size=100):
@@ -122,10 +132,10 @@ class VAE(GenerativeModel):
         samples are drawn `chunk_size` at a time and combined with a running log-sum-exp,
         so memory stays that of `chunk_size` decoder passes per image.
         """
-        return self._iwae(self._targets(images), labels, num_samples, chunk_size)
+        return self._iwae(images, self._targets(images), labels, num_samples, chunk_size)
 
-    def _iwae(self, targets, labels, num_samples, chunk_size=100):
-        mean, log_variance = self.encoder(self.with_label(targets, labels))
+    def _iwae(self, images, targets, labels, num_samples, chunk_size=100):
+        mean, log_variance = self.encode(images, labels)
         batch = ops.shape(targets)[0]
         total = None
         for start in range(0, num_samples, chunk_size):
@@ -140,8 +150,8 @@ class VAE(GenerativeModel):
         both scoring the same binarization of each image."""
         targets = self._targets(images)
         return {
-            "negative_elbo": -self._elbo(targets, labels),
-            "iwae_nll": -self._iwae(targets, labels, num_samples),
+            "negative_elbo": -self._elbo(images, targets, labels),
+            "iwae_nll": -self._iwae(images, targets, labels, num_samples),
         }
 
     def _log_importance_weights(self, targets, labels, mean, log_variance, k, batch):
