@@ -14,7 +14,7 @@ class ConfigError(KgenError):
 
 
 class TrainingDiverged(KgenError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
+    """A loss or its gradients became NaN or infinite; the last good checkpoint is kept."""
 
 
 class ModelNotFound(KgenError):

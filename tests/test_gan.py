@@ -139,6 +139,31 @@ def test_raw_or_ema_generator_is_selectable_and_differs_after_training():
         model.select_generator("best")
 
 
+def test_a_nan_gradient_on_one_replica_skips_that_update_on_every_replica(two_replica_strategy):
+    with two_replica_strategy.scope():
+        model = _build("gan")
+    original = model.discriminator_terms
+
+    def nan_gradient_on_replica_1(real, labels, z, training=False):
+        terms = original(real, labels, z, training)
+        kernel = model.discriminator.trainable_variables[0]
+        replica = tf.distribute.get_replica_context().replica_id_in_sync_group
+        poison = tf.cond(tf.equal(replica, 1), lambda: tf.sqrt(0.0 * tf.reduce_sum(kernel)),
+                         lambda: tf.constant(0.0))
+        return {**terms, "d_loss": terms["d_loss"] + poison}  # finite loss, NaN gradient
+
+    model.discriminator_terms = nan_gradient_on_replica_1
+    d_before = [w.numpy() for w in model.discriminator.trainable_weights]
+    g_before = [w.numpy() for w in model.generator.trainable_weights]
+    images, labels = _batch()
+    history = model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    assert math.isnan(history.history["d_loss"][0])  # reported, so the run stops
+    for before, after in zip(d_before, model.discriminator.trainable_weights):
+        np.testing.assert_array_equal(before, after.numpy())  # not applied, on any replica
+    assert all(np.isfinite(w.numpy()).all() for w in model.weights)
+    assert any(np.abs(b - a.numpy()).max() > 0 for b, a in zip(g_before, model.generator.trainable_weights))
+
+
 def _one_step_weights(name, strategy, images, labels):
     with strategy.scope():
         model = _build(name, d_steps=2, conditional=True)
@@ -270,6 +295,32 @@ def test_mixed_float16_scales_both_losses_and_keeps_the_penalty_in_float32():
     history = model.fit(_dataset(images, labels), epochs=1, verbose=0)
     assert all(math.isfinite(values[-1]) for values in history.history.values())
     assert all(w.dtype == "float32" for w in model.generator.trainable_weights)
+
+
+@pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
+@pytest.mark.parametrize("critic_scale", [1.0, 1e-6])
+def test_penalty_gradient_norm_under_mixed_precision_matches_float32(policy, critic_scale):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        mixed = _build("wgan-gp")
+    finally:
+        keras.config.set_dtype_policy(previous)
+    exact = _build("wgan-gp")
+    assert mixed.discriminator.layers[1].compute_dtype != "float32"
+    # A small last layer makes every gradient in the critic small: float16 flushes such
+    # values to zero unless the gradient is computed in float32.
+    weights = mixed.discriminator.get_weights()
+    weights[-2] = weights[-2] * critic_scale
+    for model in (mixed, exact):
+        model.discriminator.set_weights(weights)
+    real, _ = _batch(num=8)
+    fake = np.random.default_rng(1).uniform(-1, 1, size=real.shape).astype("float32")
+    x_hat = interpolate(real * 2 - 1, fake, np.linspace(0.1, 0.9, 8).astype("float32"))
+    norm = lambda model: np.sqrt(np.sum(np.square(
+        model.critic_input_gradients(x_hat).numpy().astype("float64")).reshape(8, -1), axis=1))
+    np.testing.assert_allclose(norm(mixed), norm(exact), rtol=1e-2)
+    assert mixed.discriminator.layers[1].compute_dtype != "float32"  # the policy is restored
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan-gp"])

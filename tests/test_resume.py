@@ -102,6 +102,34 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     assert not (tmp_path / "export").exists()
 
 
+def test_a_nan_gradient_under_a_finite_loss_is_not_applied_and_not_checkpointed(
+    tmp_path, tfds_data_dir, mnist_small, monkeypatch
+):
+    original = VAE.per_example_terms
+
+    def nan_gradient_from_step_6(self, data, training=False):
+        terms = original(self, data, training)
+        if not training:
+            return terms
+        kernel = self.decoder.trainable_variables[0]
+        # sqrt(0 * w) is 0, a finite loss, but its gradient is 0 * inf = NaN.
+        poison = tf.cond(self.optimizer.iterations >= 5, lambda: tf.sqrt(0.0 * tf.reduce_sum(kernel)),
+                         lambda: tf.constant(0.0))
+        return {**terms, "loss": terms["loss"] + poison}
+
+    monkeypatch.setattr(VAE, "per_example_terms", nan_gradient_from_step_6)
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=256, batch_size=32, epochs=2,
+                         seed=0, checkpoint_every=2, eval_split="none", logdir=str(tmp_path / "run"),
+                         export=str(tmp_path / "export"))
+    # Step 6 is a checkpoint step: its update must be refused before anything saves it.
+    with pytest.raises(TrainingDiverged, match="gradients became NaN or infinite at step 6"):
+        fit("vae", small_vae_config(), config, verbose=0)
+    assert _latest_step(tmp_path / "run" / "checkpoints") == 4
+    model, record = model_from_run(str(tmp_path / "run"))
+    assert record["status"] == "diverged" and record["step"] == 4
+    assert all(np.all(np.isfinite(w.numpy())) for w in model.weights)
+
+
 def test_a_nan_in_any_logged_value_stops_training_not_only_in_loss():
     # Adversarial models log d_loss and g_loss but no "loss".
     state = types.SimpleNamespace(step=tf.Variable(0, dtype=tf.int64))

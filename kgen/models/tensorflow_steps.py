@@ -6,13 +6,19 @@ per-example tensors whose "loss" entry is the objective. An adversarial model su
 so that their math stays backend-portable; a JAX step would sit beside this one.
 """
 
+import keras
 import tensorflow as tf
 
 
 def minimize(optimizer, variables, compute_terms, loss_name, regularization=None):
     """One step of `optimizer` on `variables` against the mean of the per-example term
     `loss_name` of `compute_terms()`, correct under any tf.distribute strategy; returns
-    the terms. `regularization()`, if given, returns the layer losses to add."""
+    the terms. `regularization()`, if given, returns the layer losses to add.
+
+    A step whose gradients are NaN or infinite on any replica is not applied, and its
+    terms come back as NaN: the training callbacks stop the run on them before anything
+    saves weights, even when the loss itself was finite.
+    """
     with tf.GradientTape() as tape:
         terms = compute_terms()
         # Divide by the *global* batch: the optimizer sums gradients over replicas.
@@ -22,8 +28,47 @@ def minimize(optimizer, variables, compute_terms, loss_name, regularization=None
             loss += tf.nn.scale_regularization_loss(tf.add_n(extra))
         scaled_loss = optimizer.scale_loss(loss)  # identity unless mixed float16
     gradients = tape.gradient(scaled_loss, variables)
-    optimizer.apply_gradients(zip(gradients, variables))
-    return terms
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        # Non-finite scaled gradients are routine under loss scaling: the optimizer skips
+        # those steps itself and lowers its scale.
+        optimizer.apply_gradients(zip(gradients, variables))
+        return terms
+    finite = gradients_finite_on_every_replica(gradients)
+    apply_if(finite, optimizer, gradients, variables)
+    nan = tf.constant(float("nan"))
+    return {name: tf.where(finite, value, tf.cast(nan, value.dtype)) for name, value in terms.items()}
+
+
+def gradients_finite_on_every_replica(gradients):
+    """Whether every gradient is finite on every replica (one bool, the same everywhere)."""
+    bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+                    for g in gradients if g is not None] or [tf.constant(0.0)])
+    context = tf.distribute.get_replica_context()
+    if context is not None and context.num_replicas_in_sync > 1:
+        bad = context.all_reduce(tf.distribute.ReduceOp.SUM, bad)
+    return tf.equal(bad, 0.0)
+
+
+def apply_if(condition, optimizer, gradients, variables):
+    """`optimizer.apply(gradients, variables)` when `condition` holds, on every replica.
+
+    A strategy that updates through `merge_call` (MirroredStrategy over CPUs, among others)
+    cannot branch in the replica context around it, so the branch is taken in the
+    cross-replica context, as Keras's LossScaleOptimizer does.
+    """
+    if tf.__internal__.distribute.strategy_supports_no_merge_call():
+        tf.cond(condition, lambda: optimizer.apply(gradients, variables), lambda: None)
+        return
+
+    def branch_for_all_replicas(distribution, condition, gradients):
+        def apply_everywhere():
+            distribution.extended.call_for_each_replica(optimizer.apply, args=(gradients, variables))
+
+        # Every replica holds the same all-reduced value: take the first.
+        tf.cond(distribution.experimental_local_results(condition)[0], apply_everywhere, lambda: None)
+
+    tf.distribute.get_replica_context().merge_call(branch_for_all_replicas, args=(condition, gradients))
+
 
 
 def objective_train_step(model, data):

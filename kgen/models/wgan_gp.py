@@ -6,6 +6,7 @@ from keras import ops
 
 from kgen.models import tensorflow_steps
 from kgen.models.gan import GAN
+from kgen.networks.common import computing_in_float32
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -81,15 +82,21 @@ class WGANGP(GAN):
         loss = fake_scores - real_scores
         if self.lipschitz == "gradient-penalty":
             x_hat = interpolate(real, fake, self.draw_alpha(ops.shape(real)[0]))
-            gradients = tensorflow_steps.input_gradients(
-                lambda x: self.score(x, labels, training), x_hat
-            )
-            terms["gradient_penalty"] = gradient_penalty(gradients)
+            terms["gradient_penalty"] = gradient_penalty(self.critic_input_gradients(x_hat, labels, training))
             loss = loss + self.gp_weight * terms["gradient_penalty"]
         else:
             terms["gradient_penalty"] = ops.zeros_like(loss)
         terms["d_loss"] = loss
         return terms
+
+    def critic_input_gradients(self, x_hat, labels=None, training=False):
+        """grad_x D(x) at each x_hat, computed in float32 whatever the dtype policy: under
+        mixed float16 small gradients would flush to zero (no loss scale reaches an input
+        gradient), under bfloat16 they would keep 8 bits, and either biases the penalty."""
+        with computing_in_float32(self.discriminator):
+            return tensorflow_steps.input_gradients(
+                lambda x: self.score(x, labels, training), ops.cast(x_hat, "float32")
+            )
 
     def generator_terms(self, labels, z, training=False):
         return {"g_loss": -self.score(self.fake(z, labels, training), labels, training)}

@@ -1,4 +1,6 @@
-"""Pieces the convolutional networks share: the stage count, the square check, labels."""
+"""Pieces the networks share: the stage count, the square check, labels, a float32 pass."""
+
+import contextlib
 
 import keras
 from keras import layers
@@ -41,3 +43,22 @@ def append_label(x, label, num_classes):
     if not num_classes:
         return x
     return layers.Concatenate()([x, layers.CategoryEncoding(num_classes, "one_hot")(label)])
+
+
+@contextlib.contextmanager
+def computing_in_float32(network):
+    """Calls of `network` inside this block compute in float32, whatever its dtype policy.
+
+    Mixed-precision layers keep float32 weights and compute in float16 or bfloat16; a few
+    quantities (the gradient penalty's input gradient) need the float32 computation: float16
+    flushes small gradients to zero and bfloat16 keeps 8 bits of each. The policy is read
+    when a call is traced, so a traced function sees float32 for the calls made here only.
+    """
+    layers_and_policies = [(layer, layer.dtype_policy) for layer in network._flatten_layers()]
+    try:
+        for layer, _ in layers_and_policies:
+            layer.dtype_policy = "float32"
+        yield network
+    finally:
+        for layer, policy in layers_and_policies:
+            layer.dtype_policy = policy

@@ -65,7 +65,11 @@ class TrainingState:
 
 class CheckpointCallback(keras.callbacks.Callback):
     """Counts steps, saves every `every` steps and at each epoch's end, and stops training on
-    a NaN or infinite loss without saving it, so the last good checkpoint is the newest."""
+    a NaN or infinite logged value without saving, so the last good checkpoint is the newest.
+
+    A step whose gradients were not finite was not applied and logs NaN (see
+    `kgen.models.tensorflow_steps.minimize`), so it stops the run here too.
+    """
 
     def __init__(self, state, every=0):
         super().__init__()

@@ -210,7 +210,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
         if chief:
             run.mark("diverged")
         raise TrainingDiverged(
-            f"The loss became NaN or infinite at step {checkpoints.diverged_at}; training "
+            f"A loss or its gradients became NaN or infinite at step {checkpoints.diverged_at}; training "
             f"stopped. The last good checkpoint is in {run.checkpoint_dir}: the same command "
             "resumes from it; a lower --learning-rate (or no --mixed-precision) starts a new run."
         )
