@@ -6,8 +6,11 @@ import typing
 import click
 
 
-def _click_type(annotation):
-    """(click type, is_flag) for a dataclass field's annotation."""
+def _click_type(field):
+    """(click type, is_flag) for a dataclass field: its annotation, and for a number its
+    `range` metadata as a click.IntRange/FloatRange, so Click rejects a value out of range
+    (naming the option and the range) before anything runs."""
+    annotation = field.type
     origin = typing.get_origin(annotation)
     if origin is typing.Union:  # Optional[X]
         annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
@@ -16,6 +19,10 @@ def _click_type(annotation):
         return click.Choice(typing.get_args(annotation)), False
     if annotation is bool:
         return bool, True
+    bounds = field.metadata.get("range")
+    if bounds is not None and annotation in (int, float):
+        range_type = click.IntRange if annotation is int else click.FloatRange
+        return range_type(bounds.min, bounds.max, min_open=bounds.min_open, max_open=bounds.max_open), False
     return annotation, False
 
 
@@ -28,7 +35,7 @@ def dataclass_options(config_class, exclude=()):
             if field.name in exclude:
                 continue
             flag = field.name.replace("_", "-")
-            click_type, is_flag = _click_type(field.type)
+            click_type, is_flag = _click_type(field)
             help_text = field.metadata.get("help", "")
             extra = {}
             if "envvar" in field.metadata:

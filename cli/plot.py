@@ -57,6 +57,7 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
 
         model, trained_with = load_model(path)
         check_supported(kind, model)
+        _check_labels(labels, model)
         from kgen.training.sample_quality import ImageSampler
 
         settings = dataclasses.replace(settings, sampler=ImageSampler(model, jit_compile=jit_compile))
@@ -69,6 +70,17 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
     out = out or f"{kind.name}.png"
     save_figure(figure, out)
     click.echo(f"Wrote {kind.name} to {out}")
+
+
+def _check_labels(labels, model):
+    """A clean error for --labels outside the model's classes (the model would raise a
+    ValueError, or inside a traced sampler draw unconditioned images)."""
+    from kgen.errors import ConfigError
+    from kgen.utils.labels import label_range_problem
+
+    problem = labels and model.num_classes and label_range_problem(labels, model.num_classes)
+    if problem:
+        raise ConfigError(f"--labels: {problem}.")
 
 
 def _real_images(model, count, trained_with, dataset, split, image_size, data_dir, manual_dir):

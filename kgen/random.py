@@ -3,9 +3,18 @@
 import keras
 from keras import ops
 
+from kgen.keras_support import unsupported_keras
+
 # Public Keras does not expose the seed dtype each backend expects (int64 on TensorFlow,
-# uint32 on JAX); the backend module has it.
-from keras.src.backend import random_seed_dtype
+# uint32 on JAX); the backend module has it. Should a Keras release move it, say which
+# versions kgen works with instead of a bare ImportError.
+try:
+    from keras.src.backend import random_seed_dtype
+except ImportError as error:
+    raise ImportError(
+        unsupported_keras("kgen.random (keras.src.backend.random_seed_dtype)")
+        or f"kgen.random needs keras.src.backend.random_seed_dtype, which this Keras lacks: {error}"
+    ) from error
 
 
 class TensorSeed(keras.random.SeedGenerator):

@@ -4,6 +4,12 @@ from __future__ import annotations
 
 import functools
 import gzip
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +18,7 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from kgen.data import DatasetInfo, evaluation_batches, load_source, steps_per_epoch, training_stream
+from kgen.data import tfds_source
 from kgen.data._common import square_resize
 from kgen.errors import DataError
 
@@ -118,12 +125,52 @@ def test_failed_download_becomes_dataerror(tmp_path, monkeypatch):
     def offline(self, **kwargs):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
+    # The server answers kgen's check (so TFDS is let through) but the download then fails.
+    monkeypatch.setattr(tfds_source, "_check_reachable", lambda builder, url: None)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     with pytest.raises(DataError) as caught:
         load_source("mnist", data_dir=tmp_path)
     message = str(caught.value)
     assert "ConnectionError" in message and "train-images-idx3-ubyte.gz" in message
     assert "--manual-dir" in message and "KGEN_MANUAL_DIR" in message
+
+
+@pytest.fixture
+def offline(monkeypatch):
+    """No manual dir, and every HTTP(S) request sent to a proxy on a closed port of
+    127.0.0.1, so a download fails at once and nothing leaves the machine."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+        monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
+    for name in ("NO_PROXY", "no_proxy", "KGEN_MANUAL_DIR"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_offline_without_manual_dir_fails_fast_naming_the_fix(offline, tmp_path):
+    # TFDS alone retries each URL 10 times with back-off: minutes before it gives up.
+    start = time.monotonic()
+    with pytest.raises(DataError) as caught:
+        load_source("mnist", "train", data_dir=tmp_path / "tfds")
+    assert time.monotonic() - start < 30
+    message = str(caught.value)
+    assert "--manual-dir" in message and "KGEN_MANUAL_DIR" in message
+    assert "train-images-idx3-ubyte.gz" in message and "\n" not in message
+
+
+def test_offline_cli_gives_one_line_and_no_traceback(offline, tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(root))
+    result = subprocess.run(
+        [sys.executable, "-m", "cli.main", "fit", "vae", "--epochs", "1", "--limit", "8",
+         "--data-dir", str(tmp_path / "tfds")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "Traceback" not in output
+    assert "Error:" in output and "KGEN_MANUAL_DIR" in output, output
 
 
 # --- folders -----------------------------------------------------------------------------

@@ -179,7 +179,7 @@ def test_one_step_same_weights_on_one_and_two_replicas(two_replica_strategy):
     [
         (dict(filters=10), (6, 6, 3), "--filters 10"),
         (dict(kernel_size=4), (6, 6, 1), "--kernel-size 4"),
-        (dict(num_blocks=0), (6, 6, 1), "--num-blocks 0"),
+        (dict(num_blocks=0), (6, 6, 1), "--num-blocks must be at least 1; got 0"),
         (dict(conditional=True), (6, 6, 1), "--conditional"),
         (dict(), (6, 6, 2), "1 (grey) or 3 (RGB)"),
     ],

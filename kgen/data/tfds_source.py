@@ -15,6 +15,7 @@ import posixpath
 import urllib.parse
 from pathlib import Path
 
+import requests
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -26,6 +27,10 @@ from kgen.errors import DataError
 _PIXEL_MAX = {
     "binarized_mnist": 1.0,  # uint8 Image feature holding 0/1, not 0/255
 }
+
+# Seconds the offline check waits for a download server (or proxy) to answer. TFDS itself
+# retries each URL 10 times with back-off, which offline takes minutes to give up.
+_REACHABLE_TIMEOUT_S = 10
 
 # Unlabelled datasets whose images are those of a labelled one: a domain classifier for
 # sample-quality metrics is trained on the labelled twin.
@@ -101,6 +106,8 @@ def _prepare(builder, manual_dir: Path | None) -> None:
                 f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and the manual dir "
                 f"{manual_dir} lacks {', '.join(missing)}; {_offline_hint(builder)}."
             )
+    if manual_dir is None and files:
+        _check_reachable(builder, files[0][1])
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir) if manual_dir else None)
     try:
         builder.download_and_prepare(download_config=config)
@@ -109,6 +116,23 @@ def _prepare(builder, manual_dir: Path | None) -> None:
         raise DataError(
             f"TFDS could not download or prepare '{builder.name}' ({type(error).__name__}: {first_line}); "
             f"to prepare it offline, {_offline_hint(builder)}."
+        ) from error
+
+
+def _check_reachable(builder, url):
+    """Raise DataError at once if `url`, one of the builder's downloads, cannot be reached.
+
+    One request with a short timeout and no retries, through `requests` as TFDS downloads,
+    so proxies from the environment apply alike. Any HTTP answer, whatever its status, means
+    the network works and TFDS may go ahead; only a failure to connect stops it here.
+    """
+    try:
+        requests.head(url, timeout=_REACHABLE_TIMEOUT_S, allow_redirects=False).close()
+    except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+        host = urllib.parse.urlparse(url).netloc
+        raise DataError(
+            f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and {host} cannot be "
+            f"reached ({type(error).__name__}); to prepare it offline, {_offline_hint(builder)}."
         ) from error
 
 

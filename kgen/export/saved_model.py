@@ -3,9 +3,12 @@
 Each model's `export_endpoints()` becomes one signature; the model's `serving_default` names
 the one TF Serving calls when none is given. A version is written into a temporary folder and
 renamed into place, so neither TF Serving (which watches the base folder) nor a reader ever
-sees half a model. The model's `.keras` archive is written beside the graph.
+sees half a model. The model's `.keras` archive is written beside the graph, and what a
+client needs to know before calling a signature (the number of classes) in a small JSON under
+`assets.extra/`, the folder TF Serving leaves to the exporter.
 """
 
+import json
 import os
 import shutil
 import tempfile
@@ -15,6 +18,7 @@ import tensorflow as tf
 from kgen.errors import ModelNotFound
 
 KERAS_ARCHIVE = "model.keras"
+METADATA = os.path.join("assets.extra", "kgen.json")
 
 
 def _signature_function(endpoint, name):
@@ -67,11 +71,28 @@ def export_saved_model(model, base_dir):
     try:
         tf.saved_model.save(module, staging, signatures=signatures)
         model.save(os.path.join(staging, KERAS_ARCHIVE))
+        _write_metadata(model, staging)
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def _write_metadata(model, folder):
+    os.makedirs(os.path.dirname(os.path.join(folder, METADATA)), exist_ok=True)
+    with open(os.path.join(folder, METADATA), "w") as file:
+        json.dump({"num_classes": model.num_classes}, file)
+
+
+def saved_model_metadata(path):
+    """What kgen recorded beside the SavedModel at `path` (or its latest version), e.g.
+    `num_classes`; {} for an export written before kgen recorded it."""
+    metadata = os.path.join(resolve_saved_model(path), METADATA)
+    if not os.path.isfile(metadata):
+        return {}
+    with open(metadata) as file:
+        return json.load(file)
 
 
 def find_saved_model(path):

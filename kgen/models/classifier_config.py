@@ -6,7 +6,11 @@ import keras
 
 from kgen.errors import ConfigError
 from kgen.models.classifier import DomainClassifier
+from kgen.models.config_fields import CheckedSettings
+from kgen.models.config_fields import at_least
+from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
+from kgen.models.config_fields import unit_interval
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import register_family
 from kgen.networks.classifier_network import build_classifier_head
@@ -14,14 +18,14 @@ from kgen.networks.classifier_network import build_feature_network
 
 
 @dataclasses.dataclass
-class ClassifierConfig:
+class ClassifierConfig(CheckedSettings):
     """Hyperparameters of the domain classifier; defaults reach 99% test accuracy on MNIST in
     5 epochs (99.04%, docs/results.md)."""
 
-    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.")
-    feature_units: int = setting(128, "Size of the feature vector the sample-quality metrics use.")
-    dropout: float = setting(0.3, "Dropout rate before the feature and logit layers.")
-    learning_rate: float = setting(1e-3, "Adam learning rate.")
+    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.", at_least(1))
+    feature_units: int = setting(128, "Size of the feature vector the sample-quality metrics use.", at_least(1))
+    dropout: float = setting(0.3, "Dropout rate before the feature and logit layers.", unit_interval())
+    learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
 
 
 def build_classifier(config, dataset_info, seed=None, jit_compile=False):
@@ -31,8 +35,6 @@ def build_classifier(config, dataset_info, seed=None, jit_compile=False):
             f"A domain classifier needs class labels, but dataset {dataset_info.name!r} has none; "
             "train it on a labelled dataset of the same images (e.g. mnist for binarized_mnist)."
         )
-    if not 0.0 <= config.dropout < 1.0:
-        raise ConfigError(f"--dropout must be in [0, 1); got {config.dropout}.")
     model = DomainClassifier(
         feature_network=build_feature_network(
             dataset_info.image_shape,

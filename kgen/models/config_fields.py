@@ -1,14 +1,111 @@
 """Helpers the families' settings dataclasses share."""
 
 import dataclasses
+import math
+import numbers
+import typing
 
 from kgen.errors import ConfigError
 
 
-def setting(default, help, **extra):
-    """A dataclass field whose `help` documents it on the command line; `extra` metadata
-    (e.g. `envvar`) goes to its option too."""
-    return dataclasses.field(default=default, metadata={"help": help, **extra})
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """The values a numeric setting accepts: `min` to `max` (None: unbounded), each end
+    closed unless `min_open`/`max_open` says otherwise. The CLI turns it into a
+    click.IntRange/FloatRange and `check_settings` enforces it for the Python API."""
+
+    min: typing.Optional[float] = None
+    max: typing.Optional[float] = None
+    min_open: bool = False
+    max_open: bool = False
+
+    def __contains__(self, value):
+        if self.min is not None and (value <= self.min if self.min_open else value < self.min):
+            return False
+        if self.max is not None and (value >= self.max if self.max_open else value > self.max):
+            return False
+        return True
+
+    def __str__(self):
+        if self.min is not None and self.max is not None:
+            return f"{'(' if self.min_open else '['}{self.min}, {self.max}{')' if self.max_open else ']'}"
+        if self.min is not None:
+            return f"{'greater than' if self.min_open else 'at least'} {self.min}"
+        if self.max is not None:
+            return f"{'less than' if self.max_open else 'at most'} {self.max}"
+        return "any number"
+
+
+def at_least(minimum):
+    """A Range of `minimum` and above."""
+    return Range(min=minimum)
+
+
+def positive():
+    """A Range of numbers greater than 0 (rates, bounds)."""
+    return Range(min=0, min_open=True)
+
+
+def unit_interval():
+    """[0, 1): decays, rates and probabilities that must leave something (1 would freeze or
+    zero the quantity)."""
+    return Range(min=0, max=1, max_open=True)
+
+
+def setting(default, help, range=None, **extra):
+    """A dataclass field whose `help` documents it on the command line; `range` (a Range)
+    bounds a numeric setting; `extra` metadata (e.g. `envvar`) goes to its option too."""
+    metadata = {"help": help, **extra}
+    if range is not None:
+        metadata["range"] = range
+    return dataclasses.field(default=default, metadata=metadata)
+
+
+def flag_name(field_name):
+    """The command-line option of a setting: `ema_decay` -> `--ema-decay`."""
+    return "--" + field_name.replace("_", "-")
+
+
+def numeric_type(annotation):
+    """int or float for a numeric setting's annotation (Optional[...] unwrapped), else None."""
+    if typing.get_origin(annotation) is typing.Union:
+        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation if annotation in (int, float) else None
+
+
+def check_settings(settings):
+    """Raise ConfigError naming the option, the allowed range and the value of the first
+    numeric field of the dataclass `settings` outside its `range` metadata.
+
+    None passes where the field's default is None (Optional settings such as `--limit`).
+    """
+    for field in dataclasses.fields(settings):
+        bounds = field.metadata.get("range")
+        kind = numeric_type(field.type)
+        if bounds is None or kind is None:
+            continue
+        value = getattr(settings, field.name)
+        if value is None and field.default is None:
+            continue
+        expected = numbers.Integral if kind is int else numbers.Real
+        if isinstance(value, bool) or not isinstance(value, expected):
+            noun = "a whole number" if kind is int else "a number"
+            raise ConfigError(f"{flag_name(field.name)} must be {noun} {_phrase(bounds)}; got {value!r}.")
+        if math.isnan(value) or value not in bounds:
+            raise ConfigError(f"{flag_name(field.name)} must be {_phrase(bounds)}; got {value!r}.")
+
+
+def _phrase(bounds):
+    text = str(bounds)
+    return f"in {text}" if text[0] in "[(" else text
+
+
+class CheckedSettings:
+    """Base of the settings dataclasses: every numeric field's `range` is checked when an
+    instance is made, so a bad value fails at once, naming its option."""
+
+    def __post_init__(self):
+        check_settings(self)
 
 
 def class_count(conditional, dataset_info):

@@ -5,8 +5,12 @@ from typing import Literal
 
 import keras
 
+from kgen.models.config_fields import CheckedSettings
+from kgen.models.config_fields import at_least
 from kgen.models.config_fields import class_count
+from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
+from kgen.models.config_fields import unit_interval
 from kgen.models.gan import GAN
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import register_family
@@ -16,12 +20,17 @@ from kgen.networks import build_generator
 
 
 @dataclasses.dataclass
-class _AdversarialConfig:
+class _AdversarialConfig(CheckedSettings):
     """Settings both adversarial families share."""
 
-    latent_dim: int = setting(100, "Size of the latent code z.")
-    base_filters: int = setting(64, "Filters of the discriminator's first stage (and the generator's last); doubled per stage.")
-    ema_decay: float = setting(0.999, "Decay of the generator's weight average used for sampling and export.")
+    latent_dim: int = setting(100, "Size of the latent code z.", at_least(1))
+    base_filters: int = setting(
+        64, "Filters of the discriminator's first stage (and the generator's last); doubled per stage.",
+        at_least(1),
+    )
+    ema_decay: float = setting(
+        0.999, "Decay of the generator's weight average used for sampling and export.", unit_interval()
+    )
     conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
 
 
@@ -32,24 +41,25 @@ class GANConfig(_AdversarialConfig):
     loss: Literal["non-saturating", "minimax"] = setting(
         "non-saturating", "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates)."
     )
-    d_steps: int = setting(1, "Discriminator steps per generator step.")
-    label_smoothing: float = setting(0.0, "One-sided label smoothing: real targets become 1 - this.")
-    learning_rate: float = setting(2e-4, "Adam learning rate of both networks.")
-    beta_1: float = setting(0.5, "Adam beta_1 of both networks.")
+    d_steps: int = setting(1, "Discriminator steps per generator step.", at_least(1))
+    label_smoothing: float = setting(0.0, "One-sided label smoothing: real targets become 1 - this.",
+                                    unit_interval())
+    learning_rate: float = setting(2e-4, "Adam learning rate of both networks.", positive())
+    beta_1: float = setting(0.5, "Adam beta_1 of both networks.", unit_interval())
 
 
 @dataclasses.dataclass
 class WGANGPConfig(_AdversarialConfig):
     """Hyperparameters of a WGAN-GP; defaults follow Gulrajani et al. (2017)."""
 
-    d_steps: int = setting(5, "Critic steps per generator step.")
-    gp_weight: float = setting(10.0, "Weight lambda of the gradient penalty.")
+    d_steps: int = setting(5, "Critic steps per generator step.", at_least(1))
+    gp_weight: float = setting(10.0, "Weight lambda of the gradient penalty.", at_least(0))
     lipschitz: Literal["gradient-penalty", "clip"] = setting(
         "gradient-penalty", "Keep the critic 1-Lipschitz by the gradient penalty, or by weight clipping (WGAN)."
     )
-    clip_value: float = setting(0.01, "Weight bound of the critic under --lipschitz clip.")
-    learning_rate: float = setting(1e-4, "Adam learning rate of both networks.")
-    beta_1: float = setting(0.0, "Adam beta_1 of both networks.")
+    clip_value: float = setting(0.01, "Weight bound of the critic under --lipschitz clip.", positive())
+    learning_rate: float = setting(1e-4, "Adam learning rate of both networks.", positive())
+    beta_1: float = setting(0.0, "Adam beta_1 of both networks.", unit_interval())
 
 
 def _networks(config, dataset_info, normalization):

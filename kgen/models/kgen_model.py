@@ -5,7 +5,10 @@ import dataclasses
 from typing import Callable
 
 import keras
+import numpy as np
 from keras import ops
+
+from kgen.utils.labels import label_range_problem
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,11 +86,21 @@ class KgenModel(keras.Model):
     # --- Helpers for subclasses ---
 
     def checked_labels(self, labels):
-        """`labels` as int32 for a class-conditional model (which needs them), else None."""
+        """`labels` as int32 for a class-conditional model (which needs them), else None.
+
+        Labels known now (Python ints, numpy, an eager tensor) must lie in [0, num_classes):
+        a ValueError names the first that does not. Symbolic labels (inside a traced
+        function) cannot be read here and pass unchecked.
+        """
         if not self.num_classes:
             return None
         if labels is None:
             raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
+        values = _concrete_values(labels)
+        if values is not None:
+            problem = label_range_problem(values, self.num_classes)
+            if problem:
+                raise ValueError(f"Bad `labels` for this {type(self).__name__}: {problem}.")
         return ops.convert_to_tensor(labels, "int32")
 
     def with_label(self, x, labels):
@@ -109,3 +122,15 @@ class KgenModel(keras.Model):
         for tracker in self.metrics:
             tracker.update_state(per_example[tracker.name])
         return {tracker.name: tracker.result() for tracker in self.metrics}
+
+
+def _concrete_values(values):
+    """`values` as a numpy array when they are known now, or None when they are symbolic
+    (a functional model's input, or a tensor inside a traced function)."""
+    if isinstance(values, keras.KerasTensor):
+        return None
+    if not ops.is_tensor(values):
+        return np.asarray(values)
+    # Eager tensors hold their values; TensorFlow's symbolic (graph) tensors have no `numpy`.
+    numpy = getattr(values, "numpy", None)
+    return None if numpy is None else numpy()

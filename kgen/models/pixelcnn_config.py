@@ -8,8 +8,11 @@ import keras
 
 from kgen.distributions import get_likelihood
 from kgen.errors import ConfigError
+from kgen.models.config_fields import CheckedSettings
+from kgen.models.config_fields import at_least
 from kgen.models.config_fields import auto_likelihood
 from kgen.models.config_fields import class_count
+from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
 from kgen.models.pixelcnn import PixelCNN
 from kgen.models.registry import ModelFamily
@@ -25,7 +28,7 @@ DEFAULT_FILTERS = {1: 64, 3: 96}
 
 
 @dataclasses.dataclass
-class PixelCNNConfig:
+class PixelCNNConfig(CheckedSettings):
     """Hyperparameters of a PixelCNN; defaults suit 28x28 binarized MNIST on a CPU."""
 
     variant: Literal["pixelcnn", "gated"] = setting(
@@ -40,13 +43,13 @@ class PixelCNNConfig:
         "categorical for colour.",
     )
     filters: Optional[int] = setting(
-        None, "Width of the hidden layers [default: 64 for 1 channel, 96 for colour]."
+        None, "Width of the hidden layers [default: 64 for 1 channel, 96 for colour].", at_least(1)
     )
-    num_blocks: int = setting(7, "Residual or gated blocks after the input layer's.")
-    kernel_size: int = setting(3, "Odd kernel size of the blocks' masked convolutions.")
-    input_kernel_size: int = setting(7, "Odd kernel size of the first, type-A layer.")
+    num_blocks: int = setting(7, "Residual or gated blocks after the input layer's.", at_least(1))
+    kernel_size: int = setting(3, "Odd kernel size of the blocks' masked convolutions.", at_least(1))
+    input_kernel_size: int = setting(7, "Odd kernel size of the first, type-A layer.", at_least(1))
     conditional: bool = setting(False, "Condition every block on the class label.")
-    learning_rate: float = setting(1e-3, "Adam learning rate.")
+    learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
 
 
 def build_pixelcnn(config, dataset_info, seed=None, jit_compile=False):
@@ -57,19 +60,17 @@ def build_pixelcnn(config, dataset_info, seed=None, jit_compile=False):
             f"PixelCNN models 1 (grey) or 3 (RGB) channels; dataset {dataset_info.name!r} has "
             f"{channels}."
         )
-    filters = config.filters or DEFAULT_FILTERS[channels]
+    filters = DEFAULT_FILTERS[channels] if config.filters is None else config.filters
     multiple = channels * (2 if config.variant == "pixelcnn" else 1)
-    if filters <= 0 or filters % multiple:
+    if filters % multiple:
         raise ConfigError(
             f"--filters {filters}: the {config.variant} variant on {channels}-channel images "
             f"needs a positive multiple of {multiple}."
         )
     for flag, size in (("--kernel-size", config.kernel_size),
                        ("--input-kernel-size", config.input_kernel_size)):
-        if size <= 0 or size % 2 == 0:
+        if size % 2 == 0:
             raise ConfigError(f"{flag} {size}: a masked kernel needs an odd size (3, 5, 7, ...).")
-    if config.num_blocks < 1:
-        raise ConfigError(f"--num-blocks {config.num_blocks}: use at least 1.")
     likelihood = auto_likelihood(config.likelihood, channels, "categorical")
     num_classes = class_count(config.conditional, dataset_info)
     network = NETWORKS[config.variant](

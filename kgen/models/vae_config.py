@@ -6,8 +6,11 @@ from typing import Literal
 import keras
 
 from kgen.distributions import get_likelihood
+from kgen.models.config_fields import CheckedSettings
+from kgen.models.config_fields import at_least
 from kgen.models.config_fields import auto_likelihood
 from kgen.models.config_fields import class_count
+from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import register_family
@@ -17,10 +20,10 @@ from kgen.networks import build_vae_encoder
 
 
 @dataclasses.dataclass
-class VAEConfig:
+class VAEConfig(CheckedSettings):
     """Hyperparameters of a VAE; defaults suit 28x28 MNIST on a CPU."""
 
-    latent_dim: int = setting(32, "Size of the latent code z.")
+    latent_dim: int = setting(32, "Size of the latent code z.", at_least(1))
     architecture: Literal["conv", "mlp"] = setting(
         "conv", "Encoder/decoder networks: convolutional or fully connected."
     )
@@ -29,11 +32,11 @@ class VAEConfig:
         "p(x|z): bernoulli (dynamically binarized) or logistic (discretized, 8-bit); auto "
         "picks bernoulli for 1 channel and logistic for colour.",
     )
-    beta: float = setting(1.0, "Weight of the KL term (1 gives the ELBO).")
+    beta: float = setting(1.0, "Weight of the KL term (1 gives the ELBO).", at_least(0))
     conditional: bool = setting(False, "Condition encoder and decoder on class labels (CVAE).")
-    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.")
-    hidden_units: int = setting(512, "Width of the dense layer around the latent code.")
-    learning_rate: float = setting(1e-3, "Adam learning rate.")
+    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.", at_least(1))
+    hidden_units: int = setting(512, "Width of the dense layer around the latent code.", at_least(1))
+    learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
 
 
 def build_vae(config, dataset_info, seed=None, jit_compile=False):

@@ -3,12 +3,14 @@
 import dataclasses
 from typing import Literal, Optional
 
-from kgen.errors import ConfigError
+from kgen.models.config_fields import CheckedSettings
+from kgen.models.config_fields import Range
+from kgen.models.config_fields import at_least
 from kgen.models.config_fields import setting
 
 
 @dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(CheckedSettings):
     """How to train: data, batch, epochs, distribution, logging, checkpoints, export."""
 
     dataset: Optional[str] = setting(
@@ -24,16 +26,17 @@ class TrainConfig:
         envvar="KGEN_MANUAL_DIR",
     )
     limit: Optional[int] = setting(
-        None, "Use only the first N examples of the training (and evaluation) split."
+        None, "Use only the first N examples of the training (and evaluation) split.", at_least(1)
     )
-    image_size: Optional[int] = setting(None, "Centre-crop and resize images to this size.")
+    image_size: Optional[int] = setting(None, "Centre-crop and resize images to this size.", at_least(1))
     eval_split: str = setting(
         "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."
     )
-    batch_size: int = setting(128, "Global batch size, split across replicas.")
-    epochs: int = setting(10, "Number of passes over the training data.")
+    batch_size: int = setting(128, "Global batch size, split across replicas.", at_least(1))
+    epochs: int = setting(10, "Number of passes over the training data.", at_least(1))
     seed: Optional[int] = setting(
-        None, "Random seed; with one, CPU runs are reproducible (same losses, same samples)."
+        None, "Random seed; with one, CPU runs are reproducible (same losses, same samples).",
+        Range(0, 2**32 - 1),  # what NumPy's global seed accepts
     )
     strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = setting(
         "auto", "Distribution: auto = mirrored when more than one GPU is visible."
@@ -49,34 +52,22 @@ class TrainConfig:
         "of the same command, which is resumed)."
     )
     checkpoint_every: int = setting(
-        500, "Also checkpoint every N steps (0: only at the end of each epoch)."
+        500, "Also checkpoint every N steps (0: only at the end of each epoch).", at_least(0)
     )
-    log_every: int = setting(50, "Write step scalars to TensorBoard every N steps.")
+    log_every: int = setting(50, "Write step scalars to TensorBoard every N steps.", at_least(0))
     export: Optional[str] = setting(
         None, "SavedModel base folder (default: saved_models/<model>_<dataset>)."
     )
     fresh: bool = setting(False, "Start a new run even if an unfinished one matches.")
     fid_every: int = setting(
-        0, "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never)."
+        0, "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never).",
+        at_least(0),
     )
     fid_samples: int = setting(
-        1000, "Generated (and real evaluation-split) images per FID/KID measurement in training."
+        1000, "Generated (and real evaluation-split) images per FID/KID measurement in training.",
+        at_least(2),  # a covariance needs two images
     )
     fid_classifier: Optional[str] = setting(
         None, "Domain classifier for --fid-every: a SavedModel from `kgen fit classifier` or the "
         "labelled dataset to train one on (default: the training dataset's, cached on first use)."
     )
-
-    def __post_init__(self):
-        for name in ("batch_size", "epochs"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {getattr(self, name)}.")
-        for name in ("limit", "image_size"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1; got {value}.")
-        if self.fid_samples < 2:
-            raise ConfigError(f"--fid-samples must be at least 2; got {self.fid_samples}.")
-        for name in ("checkpoint_every", "log_every", "fid_every"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be 0 or more; got {getattr(self, name)}.")

@@ -35,6 +35,7 @@ class ImageSampler:
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             num = len(labels)
+            self.model.checked_labels(labels)  # here, where they are known: traced, they are not
         batches = []
         for index, start in enumerate(range(0, num, self.batch_size)):
             size = min(self.batch_size, num - start)

@@ -6,6 +6,7 @@ import os
 import tensorflow as tf
 
 from kgen.errors import ConfigError
+from kgen.keras_support import unsupported_keras
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 
@@ -20,7 +21,17 @@ class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
     - `_symbolic_build` reduces a whole batch (a dict of per-replica tensors) in one call;
       the multi-worker `reduce` takes one value. Nested structures are reduced leaf by leaf.
     Every other call goes through untouched.
+
+    Those calls are Keras internals, so on a Keras version the fix was not checked on it
+    refuses to start (ConfigError) rather than risk a wrong reduction; the check comes
+    before the parent's constructor, which starts TensorFlow's collective ops.
     """
+
+    def __init__(self, *args, **kwargs):
+        problem = unsupported_keras("--strategy multi-worker")
+        if problem:
+            raise ConfigError(problem)
+        super().__init__(*args, **kwargs)
 
     def reduce(self, reduce_op, value, axis=None):
         if isinstance(value, (dict, list, tuple)):
