@@ -19,3 +19,7 @@ class TrainingDiverged(KgenError):
 
 class ModelNotFound(KgenError):
     """No SavedModel, run directory or checkpoint where one was expected."""
+
+
+class CheckpointMismatch(KgenError):
+    """A checkpoint's variables do not match the model it is restored into."""

@@ -1,6 +1,7 @@
 """GAN and WGAN-GP: the penalty by hand, alpha, critic steps, EMA, replicas, labels, export."""
 
 import math
+import warnings
 
 import keras
 import numpy as np
@@ -229,7 +230,7 @@ def test_checkpoint_restores_both_optimizers_the_ema_and_the_step(tmp_path):
     model.fit(_dataset(images, labels), epochs=1, verbose=0)
     state = TrainingState(model, str(tmp_path))
     state.step.assign(7)
-    state.manager.save(checkpoint_number=7)
+    state.save()
     restored = _build("wgan-gp", d_steps=2, seed=2)
     assert TrainingState(restored, str(tmp_path)).restore() == 7
     for name in ("d_optimizer", "g_optimizer"):
@@ -239,6 +240,73 @@ def test_checkpoint_restores_both_optimizers_the_ema_and_the_step(tmp_path):
             np.testing.assert_array_equal(a.numpy(), b.numpy())
     for a, b in zip(model.ema_generator.weights, restored.ema_generator.weights):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_checkpoint_keys_variables_by_attribute_path_not_by_position(tmp_path):
+    from kgen.training.checkpoints import TrainingState
+    from kgen.training.checkpoints import stored_variables
+
+    images, labels = _batch()
+    model = _build("gan", ema_decay=0.5)
+    model.fit(_dataset(images, labels).repeat(2), epochs=1, verbose=0)  # EMA != generator now
+    state = TrainingState(model, str(tmp_path))
+    state.step.assign(2)
+    path = state.save()
+    stored = stored_variables(path)
+    # The generator and its EMA clone share Keras's `Variable.path`; here they do not.
+    kernels = [name for name in stored if name.endswith("/kernel") and "generator/" in name
+               and "optimizer" not in name]
+    assert {name.split("/")[0] for name in kernels} == {"generator", "ema_generator"}
+    assert any(name.startswith("d_optimizer/momentum/discriminator/") for name in stored)
+    assert any(name.startswith("g_optimizer/velocity/generator/") for name in stored)
+    assert "latent_seed_generator/state" in stored
+    # Another order of `model.variables` (here: the EMA copy listed as trainable, so first)
+    # must not send values to the wrong same-shaped variable.
+    restored = _build("gan", ema_decay=0.5, seed=3)
+    restored.ema_generator.trainable = True
+    assert TrainingState(restored, str(tmp_path)).restore() == 2
+    for network in ("generator", "ema_generator", "discriminator"):
+        for a, b in zip(getattr(model, network).weights, getattr(restored, network).weights):
+            np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=f"{network}: {a.path}")
+
+
+def test_a_checkpoint_of_another_model_names_what_is_missing_or_extra(tmp_path):
+    from kgen.errors import CheckpointMismatch
+    from kgen.training.checkpoints import TrainingState
+
+    TrainingState(_build("gan"), str(tmp_path)).save()
+    other = _build("wgan-gp")  # layer-normalized critic: no batch-norm statistics
+    with pytest.raises(CheckpointMismatch) as error:
+        TrainingState(other, str(tmp_path)).restore()
+    message = str(error.value)
+    assert "in the checkpoint but not in the model: d_optimizer/momentum/discriminator/04_batch_normalization" in message
+    assert "missing from the checkpoint: alpha_seed_generator/state" in message and "--fresh" in message
+
+
+@pytest.mark.parametrize("name", ["gan", "wgan-gp"])
+def test_a_reloaded_keras_archive_restores_both_optimizers_and_trains_on_identically(name, tmp_path):
+    from kgen.training.variable_paths import variables_by_path
+
+    images, labels = _batch()
+    model = _build(name, d_steps=2)
+    model.fit(_dataset(images, labels), epochs=1, verbose=0)
+    model.save(tmp_path / "model.keras")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # Keras warns when it skips compile on load
+        loaded = keras.saving.load_model(tmp_path / "model.keras")
+    assert int(loaded.d_optimizer.iterations.numpy()) == 2 and int(loaded.g_optimizer.iterations.numpy()) == 1
+    saved_state, loaded_state = variables_by_path(model), variables_by_path(loaded)
+    assert sorted(saved_state) == sorted(loaded_state)
+    assert any("d_optimizer/momentum" in path for path in saved_state)
+    for path, variable in saved_state.items():
+        if path.endswith("seed_generator/state"):  # a .keras archive keeps no random state
+            loaded_state[path].assign(variable)
+        np.testing.assert_array_equal(variable.numpy(), loaded_state[path].numpy(), err_msg=path)
+    # One more step from each: the same state gives the same weights.
+    for m in (model, loaded):
+        m.fit(_dataset(images, labels), epochs=1, verbose=0)
+    for a, b in zip(model.weights, loaded.weights):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
 
 
 # Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.

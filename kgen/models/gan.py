@@ -123,6 +123,22 @@ class GAN(GenerativeModel):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
 
+    def get_compile_config(self):
+        """Both optimizers (Keras's own config records only `optimizer`), so that a reloaded
+        `.keras` archive compiles again and gets their moments and iterations back."""
+        config = super().get_compile_config()
+        if config is None:
+            return None
+        config.pop("optimizer", None)
+        config["d_optimizer"] = keras.saving.serialize_keras_object(self.d_optimizer)
+        config["g_optimizer"] = keras.saving.serialize_keras_object(self.g_optimizer)
+        return config
+
+    def compile_from_config(self, config):
+        """Compile from `get_compile_config()`; the optimizers are built here, so that loading
+        the archive restores their variables."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+
     # --- Networks, in image space [0, 1] outside ---
 
     def draw_latent(self, num, seed=None):

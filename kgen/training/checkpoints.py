@@ -1,18 +1,26 @@
 """Checkpoints of the whole training state, and the callback that writes them.
 
-The state is the model's variables (weights and the random generators' states, which
-tf.train.Checkpoint would not find by itself), every optimizer the model tracks, and the
-global step; the epoch and the place in the data stream follow from the step.
+The state is every variable of the model (weights, the random generators' states) and of
+its optimizers, each stored under its attribute path from the model (see
+`kgen.training.variable_paths`), and the global step; the epoch and the place in the data
+stream follow from the step. A checkpoint that does not match the model is refused with
+the variables that are missing or extra, never loaded by position.
 """
 
 import math
+import re
 import shutil
 import tempfile
 
 import keras
 import tensorflow as tf
 
+from kgen.errors import CheckpointMismatch
+from kgen.training.variable_paths import variables_by_path
+
 CHECKPOINT_PREFIX = "ckpt"
+_VARIABLES = "variables"  # the checkpoint's entry holding the {path: variable} dict
+_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class TrainingState:
@@ -30,9 +38,9 @@ class TrainingState:
     def __init__(self, model, directory, max_to_keep=3, restore_from=None):
         self.model = model
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        self.checkpoint = tf.train.Checkpoint(
-            model=model, model_variables=list(model.variables), step=self.step
-        )
+        # Filled with the model's {path: variable} before each save and restore: optimizer
+        # slots appear only once the optimizers are built.
+        self.checkpoint = tf.train.Checkpoint(step=self.step, **{_VARIABLES: {}})
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, directory, max_to_keep=max_to_keep, checkpoint_name=CHECKPOINT_PREFIX
         )
@@ -43,16 +51,28 @@ class TrainingState:
         latest = self._latest()
         if latest:
             self.model.build_optimizer_state()
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
+            self._restore(latest, variables_by_path(self.model), partial=False)
         return int(self.step.numpy())
 
     def restore_weights(self):
-        """Restore model weights only (for export); optimizer slots may be absent."""
+        """Restore the model's own variables only (for export and evaluation: the optimizers'
+        slots need not exist); returns the checkpoint's path, or None when there is none."""
         latest = self._latest()
         if not latest:
             return None
-        self.checkpoint.restore(latest).expect_partial()
+        owned = {id(variable) for variable in self.model.variables}
+        paths = {path: v for path, v in variables_by_path(self.model).items() if id(v) in owned}
+        self._restore(latest, paths, partial=True)
         return latest
+
+    def _restore(self, checkpoint_path, paths, partial):
+        check_checkpoint_matches(checkpoint_path, paths, allow_extra=partial)
+        getattr(self.checkpoint, _VARIABLES).update(paths)
+        status = self.checkpoint.restore(checkpoint_path)
+        if partial:
+            status.expect_partial()
+        else:
+            status.assert_existing_objects_matched()
 
     def _latest(self):
         if self.restore_from:
@@ -60,7 +80,49 @@ class TrainingState:
         return self.manager.latest_checkpoint
 
     def save(self):
+        getattr(self.checkpoint, _VARIABLES).update(variables_by_path(self.model))
         return self.manager.save(checkpoint_number=self.step)
+
+
+def stored_variables(checkpoint_path):
+    """{path: shape} of the model variables a kgen checkpoint holds."""
+    stored = {}
+    prefix = _VARIABLES + "/"
+    for name, shape in tf.train.list_variables(checkpoint_path):
+        if name.startswith(prefix) and name.endswith(_VALUE_SUFFIX):
+            stored[_unescape(name[len(prefix) : -len(_VALUE_SUFFIX)])] = tuple(shape)
+    return stored
+
+
+def check_checkpoint_matches(checkpoint_path, paths, allow_extra=False):
+    """Raise CheckpointMismatch unless the checkpoint holds a value of the right shape for
+    every variable in `paths` (and, unless `allow_extra`, nothing else)."""
+    stored = stored_variables(checkpoint_path)
+    if not stored:
+        raise CheckpointMismatch(
+            f"The checkpoint {checkpoint_path} holds no variables by path: it was written by an "
+            "older kgen, which stored them by position. Train a new run (--fresh) with this version."
+        )
+    missing = sorted(set(paths) - set(stored))
+    extra = [] if allow_extra else sorted(set(stored) - set(paths))
+    reshaped = sorted(path for path in set(paths) & set(stored)
+                      if tuple(paths[path].shape) != stored[path])
+    if missing or extra or reshaped:
+        problems = []
+        for what, names in (("missing from the checkpoint", missing), ("in the checkpoint but not "
+                            "in the model", extra), ("of another shape in the checkpoint", reshaped)):
+            if names:
+                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                problems.append(f"{what}: {shown}")
+        raise CheckpointMismatch(
+            f"The checkpoint {checkpoint_path} does not match the model ({'; '.join(problems)}). "
+            "It was written for other model settings: pass those, or start a new run with --fresh."
+        )
+
+
+def _unescape(name):
+    """Undo TensorFlow's escaping of checkpoint names ('/' is written '.S', '.' is '..')."""
+    return re.sub(r"\.(.)", lambda match: "/" if match.group(1) == "S" else match.group(1), name)
 
 
 class CheckpointCallback(keras.callbacks.Callback):
