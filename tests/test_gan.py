@@ -402,3 +402,26 @@ def test_keras_archive_round_trip_keeps_settings_and_the_ema_generator(name, tmp
     assert type(loaded) is type(model) and settings(loaded) == settings(model)
     z, labels = model.draw_latent(3, seed=1), np.array([0, 5, 9], "int32")
     np.testing.assert_allclose(loaded.generate(z, labels), model.generate(z, labels), rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_one_epoch_mnist_gan_ema_samples_score_no_worse_than_the_raw_generator(classifier, tfds_data_dir,
+                                                                                tmp_path):
+    from kgen.data import load_source
+    from kgen.evaluation import ClassifierFeatures
+    from kgen.evaluation import evaluate
+    from kgen.models import GANConfig
+    from kgen.training import TrainConfig
+    from kgen.training import fit
+
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), epochs=1, seed=0, eval_split="none",
+                         logdir=str(tmp_path / "run"), export=str(tmp_path / "export"))
+    model = fit("gan", GANConfig(), config, verbose=0).model  # 468 generator steps
+    test, info = load_source("mnist", "test", data_dir=str(tfds_data_dir), limit=2000)
+    extractor = ClassifierFeatures(classifier)
+    fid = {}
+    for version in ("raw", "ema"):
+        model.select_generator(version)
+        report = evaluate(model, test, info, metrics=["fid"], extractor=extractor, num_generated=2000)
+        fid[version] = report["metrics"]["fid"]
+    assert fid["ema"] <= 1.1 * fid["raw"], fid
