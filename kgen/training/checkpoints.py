@@ -46,6 +46,11 @@ class TrainingState:
             self.checkpoint.restore(latest).assert_existing_objects_matched()
         return int(self.step.numpy())
 
+    def latest_step(self):
+        """The global step of the newest checkpoint (0 if none), read without restoring it."""
+        latest = self._latest()
+        return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")) if latest else 0
+
     def restore_weights(self):
         """Restore model weights only (for export); optimizer slots may be absent."""
         latest = self._latest()

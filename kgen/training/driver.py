@@ -33,6 +33,7 @@ from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
 from kgen.training.strategy import resolve_jit_compile
+from kgen.training.strategy import worker_values
 from kgen.training.tensorboard import TensorBoardLogger
 
 SUMMARY_IMAGES = 32  # images in each TensorBoard grid
@@ -127,6 +128,20 @@ def _fid_reference(train_config, data, info, announce):
     return ReferenceSet(extractor, images)
 
 
+def _agree_on_start_step(strategy, state):
+    """Refuse, on every worker, when the workers of a cluster would resume from different
+    checkpoints: their weights would differ and `fit` would hang once the first one stops.
+    Compared before restoring, because restoring creates the optimizer's variables, a
+    collective that workers restoring nothing would not join."""
+    steps = worker_values(strategy, state.latest_step())
+    if len(set(steps.values())) > 1:
+        sides = ", ".join(f"{task} from step {step}" for task, step in steps.items())
+        raise ConfigError(
+            f"The workers would resume from different checkpoints ({sides}): give every worker "
+            "the same --logdir, on storage they all can read."
+        )
+
+
 def _summary_batch(dataset):
     batch = next(iter(dataset.batch(SUMMARY_IMAGES).take(1)))
     return batch["image"], batch.get("label")
@@ -174,6 +189,7 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     # chief's checkpoints when --logdir is on storage they can read.
     state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory(),
                           restore_from=None if chief else run.checkpoint_dir)
+    _agree_on_start_step(strategy, state)
     with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
         start_step = state.restore()
     if announce and chief:
