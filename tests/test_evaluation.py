@@ -68,6 +68,8 @@ def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, m
     monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr("kgen.evaluation.features.CLASSIFIER_EPOCHS", 1)
     said = []
+    with pytest.raises(ConfigError, match="No mnist domain classifier is cached"):
+        domain_classifier("mnist", data_dir=str(tfds_data_dir), train_limit=512, train_missing=False)
     first = domain_classifier("mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512)
     assert len(said) == 1 and "first use" in said[0]
     record = json.loads((tmp_path / "classifiers" / "mnist-first512" / "classifier.json").read_text())
@@ -147,6 +149,24 @@ def test_fid_during_training_is_logged_next_to_the_sample_grids(classifier, tfds
     assert set(scalars["epoch_fid"]) == {1}  # every 2nd epoch: after epoch index 1 only
     assert scalars["epoch_fid"][1] > 0 and scalars["epoch_kid"][1] > scalars["epoch_kid_std"][1] >= 0
     assert "samples" in images
+
+
+def test_fid_every_trains_a_missing_classifier_before_the_runs_strategy_and_leaves_determinism_off(
+        tfds_data_dir, mnist_small, tmp_path):
+    # In a process of its own: in this one the suite's two_replica_strategy exists, and a
+    # second MirroredStrategy would collide with it, which is the failure under test.
+    script = os.path.join(os.path.dirname(__file__), "fid_first_use_script.py")
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    (tmp_path / "cache").mkdir()
+    out = tmp_path / "out.json"
+    done = subprocess.run([sys.executable, script, str(tfds_data_dir), str(tmp_path / "cache"), str(tmp_path / "work"),
+                           str(out)], env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2"),
+                          capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    result = json.loads(out.read_text())
+    assert result["classifiers"] == ["mnist-first256"]  # trained by this run: the cache was empty
+    assert result["metrics"]["fid"] > 0 and result["metrics"]["kid"] > 0
+    assert result["op_determinism"] is False  # no --seed: the classifier's seed 0 did not leak
 
 
 def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(

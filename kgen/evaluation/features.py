@@ -6,6 +6,7 @@ import os
 
 import numpy as np
 import tensorflow as tf
+from tensorflow.python.framework import config as tf_config
 
 from kgen.data import images_and_labels
 from kgen.errors import ConfigError
@@ -129,14 +130,15 @@ def cache_root():
 
 
 def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=None, announce=None,
-                      train_limit=None):
+                      train_limit=None, train_missing=True):
     """The cached domain classifier of `dataset` (a labelled dataset), trained and exported
     on first use, as ClassifierFeatures whose description holds its test accuracy (None
     when the dataset has no test split).
 
     Training resumes if an earlier first use was interrupted; the record that marks the
     classifier ready is written last, atomically. `train_limit` trains on only the first N
-    examples (a quicker, weaker classifier, cached apart).
+    examples (a quicker, weaker classifier, cached apart). With `train_missing=False` a
+    classifier not cached yet is a ConfigError instead (for callers that cannot train one).
     """
     name = safe_name(dataset)  # a folder or .npz path is a dataset too
     name += (f"-{image_size}px" if image_size else "") + (f"-first{train_limit}" if train_limit else "")
@@ -145,6 +147,12 @@ def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=Non
     if os.path.isfile(record_path):
         with open(record_path) as stream:
             return ClassifierFeatures(os.path.join(folder, "saved_model"), description=json.load(stream))
+    if not train_missing:
+        raise ConfigError(
+            f"No {dataset} domain classifier is cached in {folder} yet: train it first in a single "
+            "process (`kgen eval` with the classifier features, or `kgen fit MODEL --fid-every N` "
+            "without --strategy multi-worker, caches it), or pass a SavedModel from `kgen fit classifier`."
+        )
     return _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit)
 
 
@@ -161,9 +169,22 @@ def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, 
     train_config = TrainConfig(
         dataset=dataset, data_dir=data_dir, manual_dir=manual_dir, image_size=image_size, limit=train_limit,
         epochs=CLASSIFIER_EPOCHS, seed=0, logdir=os.path.join(folder, "run"),
+        # One device: the classifier is small, and the caller (`fit --fid-every`) makes a
+        # MirroredStrategy of its own; two in one process collide even one after the other
+        # ("Shape mismatch in the collective instance": both number their collectives alike).
+        strategy="one-device",
         export=os.path.join(folder, "saved_model"), checkpoint_every=0, log_every=0,
     )
-    result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
+    # Seed 0 turns op determinism on for the whole process, which the cached classifier wants
+    # (its accuracy figure is reproducible) but the caller's own run may not (no --seed): put
+    # the caller's setting back. TensorFlow exports no public switch to turn it off;
+    # disable_op_determinism is the counterpart of enable_op_determinism in the same module.
+    deterministic = tf_config.is_op_determinism_enabled()
+    try:
+        result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
+    finally:
+        if not deterministic:
+            tf_config.disable_op_determinism()
     classifier = ClassifierFeatures(result.export_dir)
     record = {"trained_on": dataset, "epochs": CLASSIFIER_EPOCHS, "train_limit": train_limit,
               "test_accuracy": None, "test_images": 0}

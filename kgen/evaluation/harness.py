@@ -39,7 +39,7 @@ def resolve_metrics(spec, model):
 
 
 def feature_extractor(features, dataset, dataset_info, *, classifier=None, inception_weights=None,
-                      image_size=None, data_dir=None, manual_dir=None, announce=None):
+                      image_size=None, data_dir=None, manual_dir=None, announce=None, train_missing=True):
     """The extractor sample-quality metrics use.
 
     Args:
@@ -49,6 +49,7 @@ def feature_extractor(features, dataset, dataset_info, *, classifier=None, incep
         dataset_info: the reference data's DatasetInfo.
         classifier: a classifier SavedModel path, or the labelled dataset to train one on.
         inception_weights: a local InceptionV3 weights file (None: download).
+        train_missing: train a domain classifier not cached yet (False: a ConfigError).
     """
     if features == "inception":
         return InceptionFeatures(inception_weights)
@@ -64,7 +65,7 @@ def feature_extractor(features, dataset, dataset_info, *, classifier=None, incep
             "--features inception."
         )
     return domain_classifier(source, image_size=image_size, data_dir=data_dir, manual_dir=manual_dir,
-                             announce=announce)
+                             announce=announce, train_missing=train_missing)
 
 
 def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, seed=0,

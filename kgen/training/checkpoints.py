@@ -54,6 +54,11 @@ class TrainingState:
             self._restore(latest, variables_by_path(self.model), partial=False)
         return int(self.step.numpy())
 
+    def latest_step(self):
+        """The global step of the newest checkpoint (0 if none), read without restoring it."""
+        latest = self._latest()
+        return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")) if latest else 0
+
     def restore_weights(self):
         """Restore the model's own variables only (for export and evaluation: the optimizers'
         slots need not exist); returns the checkpoint's path, or None when there is none."""

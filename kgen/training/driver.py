@@ -33,6 +33,7 @@ from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
 from kgen.training.strategy import resolve_jit_compile
+from kgen.training.strategy import worker_values
 from kgen.training.tensorboard import TensorBoardLogger
 
 SUMMARY_IMAGES = 32  # images in each TensorBoard grid
@@ -114,17 +115,56 @@ def _hparams(record):
     return flat
 
 
-def _fid_reference(train_config, data, info, announce):
-    """Features of the first --fid-samples real images of `data`, for the in-training FID/KID."""
-    from kgen.evaluation import ReferenceSet
+def _fid_extractor(train_config, info, announce, train_missing=True):
+    """The feature extractor of the in-training FID/KID: the --fid-classifier or the
+    dataset's cached domain classifier, trained first if missing and `train_missing`."""
     from kgen.evaluation import feature_extractor
 
-    source = dict(image_size=train_config.image_size, data_dir=train_config.data_dir,
-                  manual_dir=train_config.manual_dir)
-    extractor = feature_extractor("classifier", train_config.dataset, info,
-                                  classifier=train_config.fid_classifier, announce=announce, **source)
+    return feature_extractor("classifier", train_config.dataset, info, classifier=train_config.fid_classifier,
+                             announce=announce, image_size=train_config.image_size,
+                             data_dir=train_config.data_dir, manual_dir=train_config.manual_dir,
+                             train_missing=train_missing)
+
+
+def _cached_fid_extractor(strategy, chief, train_config, info, announce):
+    """The chief's extractor under --strategy multi-worker, which cannot train a classifier
+    (TensorFlow's runtime must not start before MultiWorkerMirroredStrategy exists). Every
+    worker hears whether the chief has one, so all refuse together instead of some waiting
+    forever for the others."""
+    extractor, problem = None, None
+    if chief:
+        try:
+            extractor = _fid_extractor(train_config, info, announce, train_missing=False)
+        except ConfigError as error:
+            problem = error
+    if 0 in worker_values(strategy, int(problem is None)).values():
+        raise ConfigError(
+            "--fid-every under --strategy multi-worker needs a domain classifier ready before "
+            f"training: {problem or 'the chief has none (see its error).'}"
+        )
+    return extractor
+
+
+def _fid_reference(extractor, train_config, data):
+    """Features of the first --fid-samples real images of `data`, for the in-training FID/KID."""
+    from kgen.evaluation import ReferenceSet
+
     images, _ = images_and_labels(data.take(train_config.fid_samples))
     return ReferenceSet(extractor, images)
+
+
+def _agree_on_start_step(strategy, state):
+    """Refuse, on every worker, when the workers of a cluster would resume from different
+    checkpoints: their weights would differ and `fit` would hang once the first one stops.
+    Compared before restoring, because restoring creates the optimizer's variables, a
+    collective that workers restoring nothing would not join."""
+    steps = worker_values(strategy, state.latest_step())
+    if len(set(steps.values())) > 1:
+        sides = ", ".join(f"{task} from step {step}" for task, step in steps.items())
+        raise ConfigError(
+            f"The workers would resume from different checkpoints ({sides}): give every worker "
+            "the same --logdir, on storage they all can read."
+        )
 
 
 def _summary_batch(dataset):
@@ -140,16 +180,26 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     when the loss stops being finite.
     """
     family = get_family(family_name)
-    if train_config.strategy == "multi-worker" and train_config.seed is None:
+    multi_worker = train_config.strategy == "multi-worker"
+    if multi_worker and train_config.seed is None:
         raise ConfigError(
             "--strategy multi-worker needs --seed: every worker must shuffle the data alike "
             "for the DATA sharding to split it; pass the same --seed to all workers."
         )
     # Record the dataset resolved, so `--dataset mnist` and the default are the same run.
     train_config = dataclasses.replace(train_config, dataset=train_config.dataset or family.default_dataset)
+    data = extractor = None
+    if train_config.fid_every and not multi_worker:
+        # Training the domain classifier (on first use) runs `fit` under a strategy of its
+        # own; made while this run's exists, two strategies over the same devices collide
+        # ("Shape mismatch in the collective instance"). So it is ready before this one.
+        data = load_data(train_config, family)
+        extractor = _fid_extractor(train_config, data[2], announce)
     strategy = make_strategy(train_config.strategy)
     chief = is_chief(strategy)
-    train_data, eval_data, info = load_data(train_config, family)
+    train_data, eval_data, info = data or load_data(train_config, family)
+    if train_config.fid_every and multi_worker:
+        extractor = _cached_fid_extractor(strategy, chief, train_config, info, announce)
     record = _record(family, model_config, train_config, info)
     if chief:
         run, _ = open_run(record, train_config.logdir, runs_root, train_config.fresh)
@@ -166,14 +216,12 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
         if not isinstance(model, GenerativeModel):
             raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
         if chief:
-            reference = _fid_reference(train_config, eval_data if eval_data is not None else train_data,
-                                       info, announce)
-            # Preparing it may have trained the domain classifier, which seeds Keras itself.
-            keras.utils.set_random_seed(seed)
+            reference = _fid_reference(extractor, train_config, eval_data if eval_data is not None else train_data)
     # Non-chief workers save to a scratch folder (saving is collective) but resume from the
     # chief's checkpoints when --logdir is on storage they can read.
     state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory(),
                           restore_from=None if chief else run.checkpoint_dir)
+    _agree_on_start_step(strategy, state)
     with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
         start_step = state.restore()
     if announce and chief:

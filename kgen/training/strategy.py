@@ -9,6 +9,7 @@ from kgen.errors import ConfigError
 from kgen.keras_support import unsupported_keras
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
+TASK_TYPES = ("chief", "worker")  # the TF_CONFIG tasks that train under multi-worker
 
 
 class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
@@ -82,6 +83,29 @@ def is_chief(strategy):
         return True
     has_chief = "chief" in json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster", {})
     return resolver.task_type == "worker" and resolver.task_id == 0 and not has_chief
+
+
+def worker_values(strategy, value):
+    """An integer from every worker of `strategy`'s cluster, as {"worker 0": value, ...}
+    (tasks named as TF_CONFIG names them; {"this process": value} off a cluster).
+
+    On a cluster it is a collective: every worker must call it at the same point, with no
+    other collective (such as creating variables in the strategy's scope) before it on
+    some workers only.
+    """
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.task_type:
+        return {"this process": value}
+    row = [TASK_TYPES.index(resolver.task_type), resolver.task_id, value]
+
+    # MultiWorkerMirroredStrategy runs its collectives from replica functions inside a
+    # tf.function, as Keras's train step does. Each replica adds one row: a worker with
+    # several GPUs repeats its own, which the dict folds.
+    @tf.function
+    def gather():
+        return strategy.gather(strategy.run(lambda: tf.constant([row], tf.int64)), axis=0)
+
+    return {f"{TASK_TYPES[kind]} {index}": int(got) for kind, index, got in gather().numpy()}
 
 
 def default_jit_compile(strategy):
