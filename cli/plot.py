@@ -73,14 +73,16 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
 
 
 def _check_labels(labels, model):
-    """A clean error for --labels outside the model's classes (the model would raise a
-    ValueError, or inside a traced sampler draw unconditioned images)."""
+    """A clean error for --labels outside the model's classes: the model's own check, said
+    here before a traced sampler (which cannot check) draws unconditioned images."""
     from kgen.errors import ConfigError
-    from kgen.utils.labels import label_range_problem
 
-    problem = labels and model.num_classes and label_range_problem(labels, model.num_classes)
-    if problem:
-        raise ConfigError(f"--labels: {problem}.")
+    if not labels or not model.num_classes:
+        return
+    try:
+        model.checked_labels(labels)
+    except ValueError as error:
+        raise ConfigError(f"--labels: {error}") from None
 
 
 def _real_images(model, count, trained_with, dataset, split, image_size, data_dir, manual_dir):

@@ -57,7 +57,7 @@ class TrainingState:
     def latest_step(self):
         """The global step of the newest checkpoint (0 if none), read without restoring it."""
         latest = self._latest()
-        return int(tf.train.load_variable(latest, "step/.ATTRIBUTES/VARIABLE_VALUE")) if latest else 0
+        return int(tf.train.load_variable(latest, "step" + _VALUE_SUFFIX)) if latest else 0
 
     def restore_weights(self):
         """Restore the model's own variables only (for export and evaluation: the optimizers'
