@@ -10,7 +10,15 @@ from kgen.models import families
 from kgen.training import TrainConfig
 
 # Training settings that mean nothing to a benchmark (it writes no run and no export).
-_BENCH_IGNORES = ("epochs", "eval_split", "logdir", "checkpoint_every", "log_every", "export", "fresh")
+_BENCH_IGNORES = (
+    "epochs",
+    "eval_split",
+    "logdir",
+    "checkpoint_every",
+    "log_every",
+    "export",
+    "fresh",
+)
 
 
 @click.group()
@@ -19,19 +27,48 @@ def bench():
 
 
 def _bench_command(family):
-    @click.command(name=family.name, help=f"Benchmark {family.name}. Default dataset: {family.default_dataset}.")
-    @click.option("--steps", default=20, show_default=True, type=click.IntRange(min=1), help="Timed train steps.")
-    @click.option("--warmup", default=3, show_default=True, type=click.IntRange(min=1), help="Untimed train steps first (tracing, compilation).")
-    @click.option("--sample-size", default=16, show_default=True, type=click.IntRange(min=1), help="Images per timed sampling call.")
-    @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+    @click.command(
+        name=family.name,
+        help=f"Benchmark {family.name}. Default dataset: {family.default_dataset}.",
+    )
+    @click.option(
+        "--steps",
+        default=20,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Timed train steps.",
+    )
+    @click.option(
+        "--warmup",
+        default=3,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Untimed train steps first (tracing, compilation).",
+    )
+    @click.option(
+        "--sample-size",
+        default=16,
+        show_default=True,
+        type=click.IntRange(min=1),
+        help="Images per timed sampling call.",
+    )
+    @click.option(
+        "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
+    )
     @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES)
     @dataclass_options(family.config_class)
     def command(steps, warmup, sample_size, as_json, **kwargs):
         from kgen.training.bench import benchmark
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
-        result = benchmark(family.name, model_config, train_config, steps=steps, warmup=warmup,
-                           sample_size=sample_size)
+        result = benchmark(
+            family.name,
+            model_config,
+            train_config,
+            steps=steps,
+            warmup=warmup,
+            sample_size=sample_size,
+        )
         if as_json:
             click.echo(json.dumps(result, sort_keys=False))
         else:

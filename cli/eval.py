@@ -8,37 +8,130 @@ import click
 
 @click.command(name="eval")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
-@click.option("--dataset", default=None, help="Dataset to evaluate on (default: the run's own; required for a SavedModel).")
-@click.option("--split", default="test", show_default=True, help="Split to evaluate on and compare samples with.")
-@click.option("--metrics", "metrics_spec", default=None,
-              help="Comma-separated, from nll,fid,kid,precision,recall. Default: all the model has (nll needs a likelihood).")
-@click.option("--num-samples", default=None, type=click.IntRange(min=2),
-              help="Images to generate for the sample-quality metrics (default: as many as the split has).")
-@click.option("--importance-samples", default=1000, show_default=True, type=click.IntRange(min=1),
-              help="Importance samples per image for sampled likelihood estimates (the VAE's IWAE bound).")
-@click.option("--features", type=click.Choice(["classifier", "inception"]), default="classifier", show_default=True,
-              help="Feature extractor for FID/KID/precision/recall: the dataset's domain classifier "
-                   "(trained and cached on first use; offline) or InceptionV3 (ImageNet weights).")
-@click.option("--classifier", default=None,
-              help="Domain classifier: a SavedModel from `kgen fit classifier`, or the labelled dataset "
-                   "to train one on (default: the evaluated dataset, e.g. mnist for binarized_mnist).")
-@click.option("--inception-weights", default=None, type=click.Path(exists=True, dir_okay=False),
-              help="Local InceptionV3 notop weights file, for --features inception without internet.")
-@click.option("--generator", type=click.Choice(["ema", "raw"]), default=None,
-              help="Generator weights to sample with, for models that keep several (the GANs): "
-                   "the moving average (ema, their default) or the last step's (raw).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the generated images and KID's subsets.")
-@click.option("--image-size", default=None, type=click.IntRange(min=1), help="Centre-crop and resize images (default: the run's own).")
-@click.option("--limit", default=None, type=click.IntRange(min=1), help="Use only the first N examples of the split.")
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset to evaluate on (default: the run's own; required for a SavedModel).",
+)
+@click.option(
+    "--split",
+    default="test",
+    show_default=True,
+    help="Split to evaluate on and compare samples with.",
+)
+@click.option(
+    "--metrics",
+    "metrics_spec",
+    default=None,
+    help="Comma-separated, from nll,fid,kid,precision,recall. Default: all the model has (nll needs a likelihood).",
+)
+@click.option(
+    "--num-samples",
+    default=None,
+    type=click.IntRange(min=2),
+    help="Images to generate for the sample-quality metrics (default: as many as the split has).",
+)
+@click.option(
+    "--importance-samples",
+    default=1000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Importance samples per image for sampled likelihood estimates (the VAE's IWAE bound).",
+)
+@click.option(
+    "--features",
+    type=click.Choice(["classifier", "inception"]),
+    default="classifier",
+    show_default=True,
+    help="Feature extractor for FID/KID/precision/recall: the dataset's domain classifier "
+    "(trained and cached on first use; offline) or InceptionV3 (ImageNet weights).",
+)
+@click.option(
+    "--classifier",
+    default=None,
+    help="Domain classifier: a SavedModel from `kgen fit classifier`, or the labelled dataset "
+    "to train one on (default: the evaluated dataset, e.g. mnist for binarized_mnist).",
+)
+@click.option(
+    "--inception-weights",
+    default=None,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Local InceptionV3 notop weights file, for --features inception without internet.",
+)
+@click.option(
+    "--generator",
+    type=click.Choice(["ema", "raw"]),
+    default=None,
+    help="Generator weights to sample with, for models that keep several (the GANs): "
+    "the moving average (ema, their default) or the last step's (raw).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the generated images and KID's subsets.",
+)
+@click.option(
+    "--image-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Centre-crop and resize images (default: the run's own).",
+)
+@click.option(
+    "--limit",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Use only the first N examples of the split.",
+)
 @click.option("--data-dir", default=None, help="TFDS data directory.")
-@click.option("--manual-dir", default=None, envvar="KGEN_MANUAL_DIR", help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]")
-@click.option("--batch-size", default=100, show_default=True, type=click.IntRange(min=1), help="Images per likelihood batch.")
-@click.option("--jit-compile", type=click.Choice(["auto", "on", "off"]), default="auto", show_default=True,
-              help="XLA for sampling; auto = the model's own choice (on for PixelCNN).")
-@click.option("--json", "json_path", default=None, type=click.Path(dir_okay=False), help="Also write the results to this JSON file.")
-def eval_command(model_path, dataset, split, metrics_spec, num_samples, importance_samples, features,
-                 classifier, inception_weights, generator, seed, image_size, limit, data_dir, manual_dir, batch_size,
-                 jit_compile, json_path):
+@click.option(
+    "--manual-dir",
+    default=None,
+    envvar="KGEN_MANUAL_DIR",
+    help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]",
+)
+@click.option(
+    "--batch-size",
+    default=100,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Images per likelihood batch.",
+)
+@click.option(
+    "--jit-compile",
+    type=click.Choice(["auto", "on", "off"]),
+    default="auto",
+    show_default=True,
+    help="XLA for sampling; auto = the model's own choice (on for PixelCNN).",
+)
+@click.option(
+    "--json",
+    "json_path",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="Also write the results to this JSON file.",
+)
+def eval_command(
+    model_path,
+    dataset,
+    split,
+    metrics_spec,
+    num_samples,
+    importance_samples,
+    features,
+    classifier,
+    inception_weights,
+    generator,
+    seed,
+    image_size,
+    limit,
+    data_dir,
+    manual_dir,
+    batch_size,
+    jit_compile,
+    json_path,
+):
     """Evaluate MODEL (a run directory or a SavedModel written by kgen) on a dataset split:
     negative log-likelihood in nats per image and bits per dimension (PixelCNN exactly; the
     VAE's ELBO and IWAE bound), and FID, KID and precision/recall of its samples against
@@ -59,25 +152,51 @@ def eval_command(model_path, dataset, split, metrics_spec, num_samples, importan
 
     model, trained_with = load_model(model_path)
     if not isinstance(model, GenerativeModel):
-        raise ConfigError(f"{model_path!r} holds a {type(model).__name__}, not a generative model; "
-                          "its accuracy is the val_accuracy its run logged.")
+        raise ConfigError(
+            f"{model_path!r} holds a {type(model).__name__}, not a generative model; "
+            "its accuracy is the val_accuracy its run logged."
+        )
     if generator:
         try:
             model.select_generator(generator)
         except ValueError as error:
             raise ConfigError(f"--generator {generator}: {error}") from None
     metrics = resolve_metrics(metrics_spec, model)
-    data, info, source = load_split(trained_with, split, dataset=dataset, image_size=image_size,
-                                    data_dir=data_dir, manual_dir=manual_dir, limit=limit)
+    data, info, source = load_split(
+        trained_with,
+        split,
+        dataset=dataset,
+        image_size=image_size,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+        limit=limit,
+    )
     extractor = None
     if any(name != "nll" for name in metrics):
-        extractor = feature_extractor(features, source.pop("dataset"), info, classifier=classifier,
-                                      inception_weights=inception_weights, announce=click.echo, **source)
+        extractor = feature_extractor(
+            features,
+            source.pop("dataset"),
+            info,
+            classifier=classifier,
+            inception_weights=inception_weights,
+            announce=click.echo,
+            **source,
+        )
     bar = click.progressbar(length=info.num_examples, label=f"Likelihood on {info.name}/{split}")
     with bar if "nll" in metrics else contextlib.nullcontext():
-        report = evaluate(model, data, info, metrics=metrics, extractor=extractor, num_generated=num_samples,
-                          seed=seed, batch_size=batch_size, importance_samples=importance_samples,
-                          jit_compile=jit_compile, progress=lambda done: bar.update(done - bar.pos))
+        report = evaluate(
+            model,
+            data,
+            info,
+            metrics=metrics,
+            extractor=extractor,
+            num_generated=num_samples,
+            seed=seed,
+            batch_size=batch_size,
+            importance_samples=importance_samples,
+            jit_compile=jit_compile,
+            progress=lambda done: bar.update(done - bar.pos),
+        )
     report = {"model": model_path, "dataset": info.name, "split": split, **report}
     _print_table(report)
     if "step" in trained_with:
@@ -92,7 +211,9 @@ def _print_table(report):
         if name == "kid":
             click.echo(f"{name:<16} {value['mean']:10.5f}  ± {value['std']:.5f} (std over subsets)")
         elif isinstance(value, dict):
-            click.echo(f"{name:<16} {value['nats']:10.2f} nats  {value['bits_per_dim']:.4f} bits/dim")
+            click.echo(
+                f"{name:<16} {value['nats']:10.2f} nats  {value['bits_per_dim']:.4f} bits/dim"
+            )
         else:
             click.echo(f"{name:<16} {value:10.4f}")
     protocol = report["protocol"]
@@ -100,8 +221,9 @@ def _print_table(report):
         extractor = protocol["feature_extractor"]
         accuracy = extractor.get("test_accuracy", extractor.get(f"{report['split']}_accuracy"))
         shown = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
-        click.echo(f"features: {extractor['name']}{shown}; {protocol['num_generated']} generated vs "
-                   f"{protocol['num_reference']} {report['dataset']}/{report['split']} images; seed {protocol['seed']}")
+        click.echo(
+            f"features: {extractor['name']}{shown}; {protocol['num_generated']} generated vs "
+            f"{protocol['num_reference']} {report['dataset']}/{report['split']} images; seed {protocol['seed']}"
+        )
     if "likelihood" in protocol:
         click.echo(f"likelihood over {protocol['likelihood']['num_images']} images")
-

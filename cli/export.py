@@ -5,8 +5,12 @@ import click
 
 @click.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--export", "export_base", default=None,
-              help="SavedModel base folder (default: saved_models/<model>_<dataset>).")
+@click.option(
+    "--export",
+    "export_base",
+    default=None,
+    help="SavedModel base folder (default: saved_models/<model>_<dataset>).",
+)
 def export(run_dir, export_base):
     """Re-export RUN_DIR's latest checkpoint as a new SavedModel version."""
     from kgen.export.from_run import export_run

@@ -14,7 +14,9 @@ def fit():
 
 
 def _fit_command(family):
-    @click.command(name=family.name, help=f"{family.summary} Default dataset: {family.default_dataset}.")
+    @click.command(
+        name=family.name, help=f"{family.summary} Default dataset: {family.default_dataset}."
+    )
     @dataclass_options(TrainConfig)
     @dataclass_options(family.config_class)
     def command(**kwargs):

@@ -5,24 +5,24 @@ import typing
 
 import click
 
+from kgen.models.config_fields import without_none
+
 
 def _click_type(field):
     """(click type, is_flag) for a dataclass field: its annotation, and for a number its
     `range` metadata as a click.IntRange/FloatRange, so Click rejects a value out of range
     (naming the option and the range) before anything runs."""
-    annotation = field.type
-    origin = typing.get_origin(annotation)
-    if origin is typing.Union:  # Optional[X]
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-        origin = typing.get_origin(annotation)
-    if origin is typing.Literal:
+    annotation = without_none(field.type)
+    if typing.get_origin(annotation) is typing.Literal:
         return click.Choice(typing.get_args(annotation)), False
     if annotation is bool:
         return bool, True
     bounds = field.metadata.get("range")
     if bounds is not None and annotation in (int, float):
         range_type = click.IntRange if annotation is int else click.FloatRange
-        return range_type(bounds.min, bounds.max, min_open=bounds.min_open, max_open=bounds.max_open), False
+        return range_type(
+            bounds.min, bounds.max, min_open=bounds.min_open, max_open=bounds.max_open
+        ), False
     return annotation, False
 
 
@@ -43,12 +43,23 @@ def dataclass_options(config_class, exclude=()):
                 help_text += f" [env: {field.metadata['envvar']}]"
             if is_flag:
                 declaration = f"--{flag}/--no-{flag}"
-                command = click.option(declaration, field.name, default=field.default,
-                                       show_default=True, help=help_text)(command)
+                command = click.option(
+                    declaration,
+                    field.name,
+                    default=field.default,
+                    show_default=True,
+                    help=help_text,
+                )(command)
             else:
-                command = click.option(f"--{flag}", field.name, type=click_type,
-                                       default=field.default, show_default=field.default is not None,
-                                       help=help_text, **extra)(command)
+                command = click.option(
+                    f"--{flag}",
+                    field.name,
+                    type=click_type,
+                    default=field.default,
+                    show_default=field.default is not None,
+                    help=help_text,
+                    **extra,
+                )(command)
         return command
 
     return decorate

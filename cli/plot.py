@@ -11,8 +11,11 @@ from kgen.plots import PlotSettings
 
 def _defaults(setting):
     """ "kind: default" for each kind with its own default of `setting`, for --help."""
-    return ", ".join(f"{kind.name}: {kind.defaults[setting]}" for kind in PLOT_KINDS.values()
-                     if setting in kind.defaults)
+    return ", ".join(
+        f"{kind.name}: {kind.defaults[setting]}"
+        for kind in PLOT_KINDS.values()
+        if setting in kind.defaults
+    )
 
 
 def _kinds_help():
@@ -22,23 +25,115 @@ def _kinds_help():
 @click.command(epilog=f"\b\nKinds:\n{_kinds_help()}")
 @click.argument("kind", type=click.Choice(list(PLOT_KINDS)))
 @click.argument("path", metavar="MODEL_OR_RUN", type=click.Path())
-@click.option("--out", default=None, type=click.Path(dir_okay=False), help="PNG file to write.  [default: KIND.png]")
-@click.option("--num", default=None, type=click.IntRange(min=1), help=f"Samples, real images or image pairs, by kind ({_defaults('num')}).")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the samples; same seed, same images.")
-@click.option("--steps", default=None, type=click.IntRange(min=2), help=f"Images per row, or per side of the manifold's grid ({_defaults('steps')}).")
-@click.option("--dims", default=PlotSettings.dims, show_default=True, type=click.IntRange(min=0), help="Latent dimensions a traversal varies, the first ones; 0 for all.")
-@click.option("--span", default=PlotSettings.span, show_default=True, type=click.FloatRange(min=0, min_open=True), help="A traversal varies each dimension over [-SPAN, SPAN].")
-@click.option("--base", default="image", show_default=True, type=click.Choice(["image", "zero"]), help="Code a traversal starts from: an encoded test image (models that encode) or z = 0.")
-@click.option("--labels", default=None, callback=parse_labels, help="Conditional models: comma-separated labels of the samples; traversal and manifold decode with the first.")
-@click.option("--jit-compile", default="auto", show_default=True, type=click.Choice(["auto", "on", "off"]), help="Draw samples under XLA; auto lets the model choose (on for samplers that loop over pixels).")
-@click.option("--x-axis", default="epoch", show_default=True, type=click.Choice(["epoch", "step"]), help="Curves by epoch (epoch_* scalars) or by step (batch_* scalars).")
-@click.option("--dataset", default=None, help="Dataset of the real images (default: the run's own; required for a SavedModel).")
-@click.option("--split", default="test", show_default=True, help="Split the real images come from (the first ones are used).")
-@click.option("--image-size", default=None, type=click.IntRange(min=1), help="Centre-crop and resize images (default: the run's own).")
+@click.option(
+    "--out",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.  [default: KIND.png]",
+)
+@click.option(
+    "--num",
+    default=None,
+    type=click.IntRange(min=1),
+    help=f"Samples, real images or image pairs, by kind ({_defaults('num')}).",
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the samples; same seed, same images.",
+)
+@click.option(
+    "--steps",
+    default=None,
+    type=click.IntRange(min=2),
+    help=f"Images per row, or per side of the manifold's grid ({_defaults('steps')}).",
+)
+@click.option(
+    "--dims",
+    default=PlotSettings.dims,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Latent dimensions a traversal varies, the first ones; 0 for all.",
+)
+@click.option(
+    "--span",
+    default=PlotSettings.span,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="A traversal varies each dimension over [-SPAN, SPAN].",
+)
+@click.option(
+    "--base",
+    default="image",
+    show_default=True,
+    type=click.Choice(["image", "zero"]),
+    help="Code a traversal starts from: an encoded test image (models that encode) or z = 0.",
+)
+@click.option(
+    "--labels",
+    default=None,
+    callback=parse_labels,
+    help="Conditional models: comma-separated labels of the samples; traversal and manifold decode with the first.",
+)
+@click.option(
+    "--jit-compile",
+    default="auto",
+    show_default=True,
+    type=click.Choice(["auto", "on", "off"]),
+    help="Draw samples under XLA; auto lets the model choose (on for samplers that loop over pixels).",
+)
+@click.option(
+    "--x-axis",
+    default="epoch",
+    show_default=True,
+    type=click.Choice(["epoch", "step"]),
+    help="Curves by epoch (epoch_* scalars) or by step (batch_* scalars).",
+)
+@click.option(
+    "--dataset",
+    default=None,
+    help="Dataset of the real images (default: the run's own; required for a SavedModel).",
+)
+@click.option(
+    "--split",
+    default="test",
+    show_default=True,
+    help="Split the real images come from (the first ones are used).",
+)
+@click.option(
+    "--image-size",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Centre-crop and resize images (default: the run's own).",
+)
 @click.option("--data-dir", default=None, help="TFDS data directory.")
-@click.option("--manual-dir", default=None, envvar="KGEN_MANUAL_DIR", help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]")
-def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compile, x_axis, dataset,
-         split, image_size, data_dir, manual_dir):
+@click.option(
+    "--manual-dir",
+    default=None,
+    envvar="KGEN_MANUAL_DIR",
+    help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]",
+)
+def plot(
+    kind,
+    path,
+    out,
+    num,
+    seed,
+    steps,
+    dims,
+    span,
+    base,
+    labels,
+    jit_compile,
+    x_axis,
+    dataset,
+    split,
+    image_size,
+    data_dir,
+    manual_dir,
+):
     """Draw KIND for MODEL_OR_RUN (a run directory or a SavedModel written by kgen; a run
     directory for `curves`) into a PNG.
 
@@ -48,8 +143,16 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
     from kgen.plots import save_figure
 
     kind = PLOT_KINDS[kind]
-    settings = kind.settings(num=num, seed=seed, steps=steps, dims=dims, span=span,
-                             base=base, labels=labels and tuple(labels), x_axis=x_axis)
+    settings = kind.settings(
+        num=num,
+        seed=seed,
+        steps=steps,
+        dims=dims,
+        span=span,
+        base=base,
+        labels=labels and tuple(labels),
+        x_axis=x_axis,
+    )
     if kind.reads_run:
         figure = kind.draw(path, settings)
     else:
@@ -60,12 +163,15 @@ def plot(kind, path, out, num, seed, steps, dims, span, base, labels, jit_compil
         _check_labels(labels, model)
         from kgen.training.sample_quality import ImageSampler
 
-        settings = dataclasses.replace(settings, sampler=ImageSampler(model, jit_compile=jit_compile))
+        settings = dataclasses.replace(
+            settings, sampler=ImageSampler(model, jit_compile=jit_compile)
+        )
         needed = kind.images_needed(model, settings)
         images, image_labels = None, None
         if needed:
-            images, image_labels = _real_images(model, needed, trained_with, dataset, split,
-                                                image_size, data_dir, manual_dir)
+            images, image_labels = _real_images(
+                model, needed, trained_with, dataset, split, image_size, data_dir, manual_dir
+            )
         figure = kind.draw(model, images, image_labels, settings)
     out = out or f"{kind.name}.png"
     save_figure(figure, out)
@@ -91,9 +197,18 @@ def _real_images(model, count, trained_with, dataset, split, image_size, data_di
     from kgen.errors import ConfigError
     from kgen.evaluation import load_split
 
-    data, info, _ = load_split(trained_with, split, dataset=dataset, image_size=image_size,
-                               data_dir=data_dir, manual_dir=manual_dir, limit=count)
+    data, info, _ = load_split(
+        trained_with,
+        split,
+        dataset=dataset,
+        image_size=image_size,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+        limit=count,
+    )
     images, labels = images_and_labels(data)
     if len(images) < count:
-        raise ConfigError(f"This plot needs {count} images but {info.name}/{split} has {len(images)}; pass a smaller --num.")
+        raise ConfigError(
+            f"This plot needs {count} images but {info.name}/{split} has {len(images)}; pass a smaller --num."
+        )
     return images, labels if model.num_classes else None

@@ -7,10 +7,25 @@ from cli.options import parse_labels
 
 @click.command()
 @click.argument("saved_model", type=click.Path())
-@click.option("--num", default=64, show_default=True, type=click.IntRange(min=1), help="Number of images.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same images.")
-@click.option("--labels", default=None, callback=parse_labels, help="Comma-separated class labels, one image each (conditional models).")
-@click.option("--out", default="samples.png", show_default=True, type=click.Path(dir_okay=False), help="PNG file to write.")
+@click.option(
+    "--num", default=64, show_default=True, type=click.IntRange(min=1), help="Number of images."
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same images."
+)
+@click.option(
+    "--labels",
+    default=None,
+    callback=parse_labels,
+    help="Comma-separated class labels, one image each (conditional models).",
+)
+@click.option(
+    "--out",
+    default="samples.png",
+    show_default=True,
+    type=click.Path(dir_okay=False),
+    help="PNG file to write.",
+)
 def sample(saved_model, num, seed, labels, out):
     """Sample images from SAVED_MODEL (a SavedModel folder or its base with version folders)."""
     from kgen.export.sampling import sample_saved_model

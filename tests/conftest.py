@@ -71,9 +71,16 @@ def classifier(tmp_path_factory, tfds_data_dir):
     from kgen.training import fit
 
     folder = tmp_path_factory.mktemp("classifier")
-    train_config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=2000, epochs=2,
-                               batch_size=64, seed=0, logdir=str(folder / "run"),
-                               export=str(folder / "saved_model"))
+    train_config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(tfds_data_dir),
+        limit=2000,
+        epochs=2,
+        batch_size=64,
+        seed=0,
+        logdir=str(folder / "run"),
+        export=str(folder / "saved_model"),
+    )
     result = fit("classifier", ClassifierConfig(feature_units=32), train_config, verbose=0)
     assert result.metrics["val_accuracy"] > 0.85, result.metrics
     return result.export_dir

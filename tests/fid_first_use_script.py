@@ -36,20 +36,35 @@ def main(data_dir, cache_dir, work_dir, out_path):
     # CPUs stand in for them): a classifier trained under `auto` makes a second MirroredStrategy.
     make_strategy = driver.make_strategy
     driver.make_strategy = lambda name="auto", devices=None: make_strategy(
-        "mirrored" if name == "auto" else name, devices)
+        "mirrored" if name == "auto" else name, devices
+    )
 
     result = fit(
         "vae",
         VAEConfig(latent_dim=4, base_filters=8, hidden_units=32),
-        TrainConfig(dataset="mnist", data_dir=data_dir, limit=128, batch_size=32, epochs=1,
-                    strategy="mirrored", fid_every=1, fid_samples=64, logdir=f"{work_dir}/run",
-                    export=f"{work_dir}/export"),
+        TrainConfig(
+            dataset="mnist",
+            data_dir=data_dir,
+            limit=128,
+            batch_size=32,
+            epochs=1,
+            strategy="mirrored",
+            fid_every=1,
+            fid_samples=64,
+            logdir=f"{work_dir}/run",
+            export=f"{work_dir}/export",
+        ),
         verbose=0,
     )
     with open(out_path, "w") as stream:
-        json.dump({"metrics": {k: float(v) for k, v in result.metrics.items()},
-                   "op_determinism": op_determinism_enabled(),
-                   "classifiers": sorted(os.listdir(os.path.join(cache_dir, "classifiers")))}, stream)
+        json.dump(
+            {
+                "metrics": {k: float(v) for k, v in result.metrics.items()},
+                "op_determinism": op_determinism_enabled(),
+                "classifiers": sorted(os.listdir(os.path.join(cache_dir, "classifiers"))),
+            },
+            stream,
+        )
 
 
 if __name__ == "__main__":

@@ -6,8 +6,9 @@ from kgen.data import DatasetInfo
 from kgen.models import VAEConfig
 from kgen.models import get_family
 
-MNIST_INFO = DatasetInfo(name="synthetic", image_shape=(28, 28, 1), num_classes=10,
-                         num_examples=64, split="train")
+MNIST_INFO = DatasetInfo(
+    name="synthetic", image_shape=(28, 28, 1), num_classes=10, num_examples=64, split="train"
+)
 
 
 def small_vae_config(**overrides):

@@ -20,9 +20,26 @@ def in_tmp(tmp_path, monkeypatch):
 def fitted(tmp_path_factory, tfds_data_dir, mnist_small):
     """One short `kgen fit vae` run shared by the tests that inspect its outputs."""
     folder = tmp_path_factory.mktemp("fitted")
-    result = invoke_in(folder, "fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32,
-                       "--data-dir", tfds_data_dir, "--seed", 0, "--checkpoint-every", 2,
-                       "--log-every", 1, *SMALL_VAE)
+    result = invoke_in(
+        folder,
+        "fit",
+        "vae",
+        "--limit",
+        128,
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--data-dir",
+        tfds_data_dir,
+        "--seed",
+        0,
+        "--checkpoint-every",
+        2,
+        "--log-every",
+        1,
+        *SMALL_VAE,
+    )
     assert result.exit_code == 0, result.output
     return folder, result.output
 
@@ -48,7 +65,14 @@ def test_tensorboard_has_step_and_epoch_scalars_and_image_grids(fitted):
     for path in (run_dir / "train").glob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             tags.update(value.tag for value in event.summary.value)
-    assert {"batch_loss", "epoch_loss", "epoch_kl", "epoch_reconstruction", "samples", "reconstructions"} <= tags
+    assert {
+        "batch_loss",
+        "epoch_loss",
+        "epoch_kl",
+        "epoch_reconstruction",
+        "samples",
+        "reconstructions",
+    } <= tags
 
 
 def test_sample_writes_a_png_grid(fitted):
@@ -56,7 +80,9 @@ def test_sample_writes_a_png_grid(fitted):
 
     folder, _ = fitted
     out = folder / "grid.png"
-    result = invoke("sample", folder / "saved_models" / "vae_mnist", "--num", 9, "--seed", 0, "--out", out)
+    result = invoke(
+        "sample", folder / "saved_models" / "vae_mnist", "--num", 9, "--seed", 0, "--out", out
+    )
     assert result.exit_code == 0, result.output
     grid = matplotlib.image.imread(out)
     assert grid.shape[:2] == (3 * 29 - 1, 3 * 29 - 1)  # 3x3 images of 28 px, 1 px gaps
@@ -73,8 +99,13 @@ def test_export_from_a_run_directory_adds_a_version(fitted, monkeypatch):
 
 def test_version_and_help():
     assert invoke("--version").output.startswith("kgen, version")
-    for command in (["--help"], ["fit", "vae", "--help"], ["sample", "--help"], ["export", "--help"],
-                    ["bench", "vae", "--help"]):
+    for command in (
+        ["--help"],
+        ["fit", "vae", "--help"],
+        ["sample", "--help"],
+        ["export", "--help"],
+        ["bench", "vae", "--help"],
+    ):
         result = invoke(*command)
         assert result.exit_code == 0 and "Usage" in result.output
 
@@ -85,7 +116,10 @@ def test_version_and_help():
         (["fit", "vae", "--dataset", "no_such_dataset"], ["no_such_dataset"]),
         (["fit", "vae", "--batch-size", "0"], ["--batch-size", "0"]),
         (["fit", "vae", "--likelihood", "gaussian"], ["gaussian"]),
-        (["fit", "vae", "--strategy", "multi-worker", "--seed", "0", "--dataset", "{npz}"], ["TF_CONFIG"]),
+        (
+            ["fit", "vae", "--strategy", "multi-worker", "--seed", "0", "--dataset", "{npz}"],
+            ["TF_CONFIG"],
+        ),
         (["fit", "vae", "--strategy", "multi-worker", "--dataset", "{npz}"], ["--seed"]),
         (["fit", "vae", "--dataset", "{empty}"], ["{empty}"]),
         (["fit", "vae", "--dataset", "{npz}", "--batch-size", "64"], ["--batch-size"]),
@@ -99,7 +133,11 @@ def test_bad_input_gives_one_clear_message(in_tmp, monkeypatch, args, fragments)
     empty = in_tmp / "empty_folder"
     empty.mkdir()
     np.savez(in_tmp / "tiny.npz", images=np.zeros((8, 28, 28), np.uint8))
-    names = {"empty": str(empty), "npz": str(in_tmp / "tiny.npz"), "missing": str(in_tmp / "missing")}
+    names = {
+        "empty": str(empty),
+        "npz": str(in_tmp / "tiny.npz"),
+        "missing": str(in_tmp / "missing"),
+    }
     args = [a.format(**names) for a in args]
     fragments = [f.format(**names) for f in fragments]
     assert_clean_error(invoke(*args), *fragments)
@@ -112,8 +150,22 @@ def test_eval_reports_elbo_and_iwae_in_nats_and_bits(fitted, tfds_data_dir, monk
     monkeypatch.chdir(folder)
     (run_dir,) = (folder / "runs").iterdir()
     out = folder / "eval.json"
-    result = invoke("eval", run_dir, "--metrics", "nll", "--limit", 40, "--batch-size", 20,
-                    "--importance-samples", 8, "--data-dir", tfds_data_dir, "--json", out)
+    result = invoke(
+        "eval",
+        run_dir,
+        "--metrics",
+        "nll",
+        "--limit",
+        40,
+        "--batch-size",
+        20,
+        "--importance-samples",
+        8,
+        "--data-dir",
+        tfds_data_dir,
+        "--json",
+        out,
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
     assert report["protocol"]["likelihood"] == {"num_images": 40, "importance_samples": 8}

@@ -3,7 +3,6 @@ Python configs (ConfigError naming the option) and by `kgen fit` (a clean one-li
 
 import dataclasses
 import types
-import typing
 
 import pytest
 from helpers import assert_clean_error
@@ -13,14 +12,8 @@ from kgen.errors import ConfigError
 from kgen.models import PixelCNNConfig
 from kgen.models import VAEConfig
 from kgen.models import families
+from kgen.models.config_fields import numeric_type
 from kgen.training import TrainConfig
-
-
-def _number_type(annotation):
-    """int or float for a (possibly Optional) numeric annotation, else None."""
-    if typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
-    return annotation if annotation in (int, float) else None
 
 
 def _config_classes():
@@ -33,7 +26,7 @@ NUMERIC_FIELDS = [
     pytest.param(name, config_class, field, id=f"{config_class.__name__}.{field.name}")
     for name, config_class in _config_classes()
     for field in dataclasses.fields(config_class)
-    if _number_type(field.type)
+    if numeric_type(field.type)
 ]
 
 
@@ -46,7 +39,7 @@ def _boundaries():
         bounds = field.metadata.get("range")
         if bounds is None:  # test_every_numeric_setting_has_a_range reports it
             continue
-        step = 1 if _number_type(field.type) is int else 1e-6
+        step = 1 if numeric_type(field.type) is int else 1e-6
         ends = []
         if bounds.min is not None:
             ends.append(("min", bounds.min, bounds.min_open, -step))
@@ -54,8 +47,11 @@ def _boundaries():
             ends.append(("max", bounds.max, bounds.max_open, step))
         for end, bound, is_open, outward in ends:
             accepted, rejected = (bound - outward, bound) if is_open else (bound, bound + outward)
-            cases.append(pytest.param(name, config_class, field.name, accepted, rejected,
-                                      id=f"{param.id}-{end}"))
+            cases.append(
+                pytest.param(
+                    name, config_class, field.name, accepted, rejected, id=f"{param.id}-{end}"
+                )
+            )
     return cases
 
 
@@ -73,20 +69,33 @@ def test_every_numeric_setting_has_a_range(name, config_class, field):
 
 def test_the_boundaries_cover_the_settings_the_issue_names():
     covered = {case.id.rsplit("-", 1)[0] for case in BOUNDARIES}
-    for name in ("GANConfig.ema_decay", "GANConfig.d_steps", "GANConfig.label_smoothing", "VAEConfig.beta",
-                 "VAEConfig.latent_dim", "WGANGPConfig.gp_weight", "PixelCNNConfig.filters",
-                 "ClassifierConfig.dropout", "TrainConfig.batch_size", "TrainConfig.fid_samples"):
+    for name in (
+        "GANConfig.ema_decay",
+        "GANConfig.d_steps",
+        "GANConfig.label_smoothing",
+        "VAEConfig.beta",
+        "VAEConfig.latent_dim",
+        "WGANGPConfig.gp_weight",
+        "PixelCNNConfig.filters",
+        "ClassifierConfig.dropout",
+        "TrainConfig.batch_size",
+        "TrainConfig.fid_samples",
+    ):
         assert name in covered
 
 
 @pytest.mark.parametrize("name, config_class, field_name, accepted, rejected", BOUNDARIES)
-def test_python_config_accepts_the_bound_and_rejects_past_it(name, config_class, field_name, accepted, rejected):
+def test_python_config_accepts_the_bound_and_rejects_past_it(
+    name, config_class, field_name, accepted, rejected
+):
     flag = "--" + field_name.replace("_", "-")
     assert getattr(config_class(**{field_name: accepted}), field_name) == accepted
     with pytest.raises(ConfigError) as caught:
         config_class(**{field_name: rejected})
     message = str(caught.value)
-    bounds = next(f for f in dataclasses.fields(config_class) if f.name == field_name).metadata["range"]
+    bounds = next(f for f in dataclasses.fields(config_class) if f.name == field_name).metadata[
+        "range"
+    ]
     assert flag in message and str(bounds) in message and repr(rejected) in message, message
 
 
@@ -106,8 +115,9 @@ def fit_calls(monkeypatch):
 
 
 @pytest.mark.parametrize("name, config_class, field_name, accepted, rejected", BOUNDARIES)
-def test_cli_accepts_the_bound_and_rejects_past_it(fit_calls, name, config_class, field_name, accepted,
-                                                   rejected):
+def test_cli_accepts_the_bound_and_rejects_past_it(
+    fit_calls, name, config_class, field_name, accepted, rejected
+):
     flag = "--" + field_name.replace("_", "-")
     result = invoke("fit", name, flag, repr(accepted))
     assert result.exit_code == 0, result.output
@@ -128,8 +138,16 @@ def test_pixelcnn_filters_zero_is_not_the_default():
         PixelCNNConfig(filters=0)
 
 
-@pytest.mark.parametrize("settings", [dict(latent_dim=2.5), dict(beta="1"), dict(hidden_units=True),
-                                      dict(beta=float("nan")), dict(latent_dim=None)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(latent_dim=2.5),
+        dict(beta="1"),
+        dict(hidden_units=True),
+        dict(beta=float("nan")),
+        dict(latent_dim=None),
+    ],
+)
 def test_python_config_rejects_values_that_are_not_numbers(settings):
     ((name, value),) = settings.items()
     with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):

@@ -17,12 +17,21 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from kgen.data import DatasetInfo, evaluation_batches, load_source, steps_per_epoch, training_stream
+from kgen.data import DatasetInfo
+from kgen.data import evaluation_batches
+from kgen.data import load_source
+from kgen.data import steps_per_epoch
 from kgen.data import tfds_source
+from kgen.data import training_stream
 from kgen.data._common import square_resize
 from kgen.errors import DataError
 
-MNIST_FILES = ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz", "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"]
+MNIST_FILES = [
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+]
 
 
 def _stack(dataset, key="image"):
@@ -48,7 +57,9 @@ def _raw_mnist_train(shared_data_dir):
 
 def test_mnist_loads_from_shared_raw_files(mnist_small, shared_data_dir):
     dataset, info = mnist_small
-    assert info == DatasetInfo(name="mnist", image_shape=(28, 28, 1), num_classes=10, num_examples=256, split="train")
+    assert info == DatasetInfo(
+        name="mnist", image_shape=(28, 28, 1), num_classes=10, num_examples=256, split="train"
+    )
     assert dataset.element_spec["image"].shape == (28, 28, 1)
     images, labels = _stack(dataset), _stack(dataset, "label")
     assert images.shape == (256, 28, 28, 1) and images.dtype == np.float32
@@ -68,7 +79,11 @@ def test_mnist_splits_limit_and_resize(mnist_small, tfds_data_dir):
     assert info.num_examples == 10_000  # a limit above the split size keeps the whole split
     dataset, info = load_source("mnist", "test", data_dir=tfds_data_dir, limit=7, image_size=16)
     images = _stack(dataset)
-    assert images.shape == (7, 16, 16, 1) and info.image_shape == (16, 16, 1) and info.num_examples == 7
+    assert (
+        images.shape == (7, 16, 16, 1)
+        and info.image_shape == (16, 16, 1)
+        and info.num_examples == 7
+    )
     assert 0.0 <= images.min() and images.max() <= 1.0
 
 
@@ -82,7 +97,9 @@ def test_binarized_mnist_values_are_exactly_0_and_1(tmp_path, monkeypatch):
     # through the same load_source -> KGEN_MANUAL_DIR/binarized_mnist -> TFDS path in ~4 s.
     # Its own data_dir keeps the truncated dataset away from the session's tfds_data_dir.
     monkeypatch.setattr(
-        tfds.download, "DownloadConfig", functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64)
+        tfds.download,
+        "DownloadConfig",
+        functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64),
     )
     dataset, info = load_source("binarized_mnist", "validation", data_dir=tmp_path)
     assert info == DatasetInfo("binarized_mnist", (28, 28, 1), None, 64, "validation")
@@ -142,7 +159,14 @@ def offline(monkeypatch):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    for name in ("HTTPS_PROXY", "HTTP_PROXY", "ALL_PROXY", "https_proxy", "http_proxy", "all_proxy"):
+    for name in (
+        "HTTPS_PROXY",
+        "HTTP_PROXY",
+        "ALL_PROXY",
+        "https_proxy",
+        "http_proxy",
+        "all_proxy",
+    ):
         monkeypatch.setenv(name, f"http://127.0.0.1:{port}")
     for name in ("NO_PROXY", "no_proxy", "KGEN_MANUAL_DIR"):
         monkeypatch.delenv(name, raising=False)
@@ -163,9 +187,24 @@ def test_offline_cli_gives_one_line_and_no_traceback(offline, tmp_path):
     root = Path(__file__).resolve().parents[1]
     env = dict(os.environ, PYTHONPATH=str(root))
     result = subprocess.run(
-        [sys.executable, "-m", "cli.main", "fit", "vae", "--epochs", "1", "--limit", "8",
-         "--data-dir", str(tmp_path / "tfds")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "fit",
+            "vae",
+            "--epochs",
+            "1",
+            "--limit",
+            "8",
+            "--data-dir",
+            str(tmp_path / "tfds"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     output = result.stdout + result.stderr
     assert result.returncode != 0, output
@@ -188,7 +227,9 @@ def test_folder_subfolders_are_sorted_labels(tmp_path):
     dataset, info = load_source(str(root))
     assert info == DatasetInfo("pets", (8, 8, 3), 2, 5, "train")
     assert list(_stack(dataset, "label")) == [0, 0, 0, 1, 1]
-    expected = [written[("a_cats", i)] for i in range(3)] + [written[("b_dogs", i)] for i in range(2)]
+    expected = [written[("a_cats", i)] for i in range(3)] + [
+        written[("b_dogs", i)] for i in range(2)
+    ]
     np.testing.assert_allclose(_stack(dataset), np.stack(expected) / 255.0, atol=1e-6)
     assert load_source(str(root), limit=4)[1].num_examples == 4
     with pytest.raises(DataError, match="only the split 'train'"):
@@ -199,7 +240,11 @@ def test_folder_of_loose_grey_images_is_unlabelled(tmp_path):
     for name in ["0.jpg", "1.png", "2.jpeg"]:
         _write_png(tmp_path / "digits" / name, np.full((5, 7), 90, np.uint8))
     dataset, info = load_source(str(tmp_path / "digits"))
-    assert info.num_classes is None and info.image_shape == (5, 7, 1) and "label" not in dataset.element_spec
+    assert (
+        info.num_classes is None
+        and info.image_shape == (5, 7, 1)
+        and "label" not in dataset.element_spec
+    )
     assert _stack(dataset).shape == (3, 5, 7, 1)
 
 
@@ -237,14 +282,20 @@ def test_npz_uint8_with_labels(tmp_path):
     assert info == DatasetInfo("toy", (5, 5, 1), 3, 6, "train")
     np.testing.assert_allclose(_stack(dataset), images[..., None] / 255.0, atol=1e-6)
     assert list(_stack(dataset, "label")) == [0, 2, 1, 2, 0, 1]
-    assert load_source(str(tmp_path / "toy.npz"), limit=2, image_size=3)[1] == DatasetInfo("toy", (3, 3, 1), 3, 2, "train")
+    assert load_source(str(tmp_path / "toy.npz"), limit=2, image_size=3)[1] == DatasetInfo(
+        "toy", (3, 3, 1), 3, 2, "train"
+    )
 
 
 def test_npz_float_without_labels(tmp_path):
     images = np.random.default_rng(2).random((4, 6, 6, 3)).astype(np.float32)
     np.savez(tmp_path / "floats.npz", images=images)
     dataset, info = load_source(str(tmp_path / "floats.npz"))
-    assert info.num_classes is None and info.image_shape == (6, 6, 3) and "label" not in dataset.element_spec
+    assert (
+        info.num_classes is None
+        and info.image_shape == (6, 6, 3)
+        and "label" not in dataset.element_spec
+    )
     np.testing.assert_allclose(_stack(dataset), images)
 
 
@@ -262,7 +313,9 @@ def test_npz_errors_name_the_problem(tmp_path):
 
 def _indexed(n=10):
     """Examples whose label is their index, so batches show exactly which examples they hold."""
-    return tf.data.Dataset.from_tensor_slices({"image": np.zeros((n, 2, 2, 1), np.float32), "label": np.arange(n, dtype=np.int32)})
+    return tf.data.Dataset.from_tensor_slices(
+        {"image": np.zeros((n, 2, 2, 1), np.float32), "label": np.arange(n, dtype=np.int32)}
+    )
 
 
 def _label_batches(dataset, count):
@@ -292,7 +345,9 @@ def test_iterating_the_stream_again_replays_it():
 def test_skip_batches_shifts_the_stream_exactly(skip):
     # Two batches per epoch, so skips of 2 and 7 start at and inside later epochs.
     full = _label_batches(training_stream(_indexed(), 4, seed=3), skip + 5)
-    assert _label_batches(training_stream(_indexed(), 4, seed=3, skip_batches=skip), 5) == full[skip:]
+    assert (
+        _label_batches(training_stream(_indexed(), 4, seed=3, skip_batches=skip), 5) == full[skip:]
+    )
 
 
 def test_pipelines_shard_by_data_and_batch_mnist(mnist_small):
@@ -301,11 +356,18 @@ def test_pipelines_shard_by_data_and_batch_mnist(mnist_small):
     batch = next(iter(stream))
     assert batch["image"].shape == (32, 28, 28, 1) and batch["image"].dtype == tf.float32
     for pipeline in (stream, evaluation_batches(dataset, 32)):
-        assert pipeline.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
+        assert (
+            pipeline.options().experimental_distribute.auto_shard_policy
+            == tf.data.experimental.AutoShardPolicy.DATA
+        )
 
 
 def test_evaluation_batches_keep_the_partial_batch():
-    assert _label_batches(evaluation_batches(_indexed(), 4), 10) == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]
+    assert _label_batches(evaluation_batches(_indexed(), 4), 10) == [
+        [0, 1, 2, 3],
+        [4, 5, 6, 7],
+        [8, 9],
+    ]
 
 
 def test_steps_per_epoch():

@@ -28,14 +28,19 @@ def test_kl_closed_form_matches_monte_carlo():
 
 def test_kl_is_zero_for_the_prior_itself():
     zeros = np.zeros((2, 5), "float32")
-    np.testing.assert_allclose(ops.convert_to_numpy(gaussian_kl_to_standard_normal(zeros, zeros)), 0.0)
+    np.testing.assert_allclose(
+        ops.convert_to_numpy(gaussian_kl_to_standard_normal(zeros, zeros)), 0.0
+    )
 
 
 def test_gaussian_log_prob_matches_scalar_formula():
     x, mean, log_variance = 0.3, -0.2, math.log(2.0)
     expected = -0.5 * (math.log(2 * math.pi) + log_variance + (x - mean) ** 2 / 2.0)
-    got = gaussian_log_prob(np.array([[x]], "float32"), np.array([[mean]], "float32"),
-                            np.array([[log_variance]], "float32"))
+    got = gaussian_log_prob(
+        np.array([[x]], "float32"),
+        np.array([[mean]], "float32"),
+        np.array([[log_variance]], "float32"),
+    )
     np.testing.assert_allclose(ops.convert_to_numpy(got), [expected], rtol=1e-6)
 
 
@@ -55,7 +60,9 @@ def test_bernoulli_binarization_keeps_binary_images_and_samples_grey():
     likelihood = BernoulliLikelihood()
     generator = keras.random.SeedGenerator(0)
     binary = (np.random.default_rng(0).random((4, 8, 8, 1)) < 0.5).astype("float32")
-    np.testing.assert_array_equal(ops.convert_to_numpy(likelihood.targets(binary, generator)), binary)
+    np.testing.assert_array_equal(
+        ops.convert_to_numpy(likelihood.targets(binary, generator)), binary
+    )
     grey = np.full((200, 8, 8, 1), 0.3, "float32")
     draws = ops.convert_to_numpy(likelihood.targets(grey, generator))
     assert set(np.unique(draws)) <= {0.0, 1.0}

@@ -30,7 +30,9 @@ def real_images(tfds_data_dir):
     return images_and_labels(train)[0], images_and_labels(test)[0]
 
 
-def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_only_process(classifier, tmp_path):
+def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_only_process(
+    classifier, tmp_path
+):
     loader = (
         "import sys, numpy as np, tensorflow as tf\n"
         "loaded = tf.saved_model.load(sys.argv[1])\n"
@@ -41,12 +43,27 @@ def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_onl
     )
     images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     np.save(tmp_path / "images.npy", images)
-    result = subprocess.run([sys.executable, "-c", loader, classifier, str(tmp_path / "images.npy"),
-                             str(tmp_path / "features.npy"), str(tmp_path / "probabilities.npy")],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            loader,
+            classifier,
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "features.npy"),
+            str(tmp_path / "probabilities.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_allclose(np.load(tmp_path / "features.npy"), ClassifierFeatures(classifier)(images),
-                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(
+        np.load(tmp_path / "features.npy"),
+        ClassifierFeatures(classifier)(images),
+        rtol=1e-5,
+        atol=1e-5,
+    )
     np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy").sum(axis=1), 1.0, rtol=1e-5)
 
 
@@ -69,20 +86,30 @@ def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, m
     monkeypatch.setattr("kgen.evaluation.features.CLASSIFIER_EPOCHS", 1)
     said = []
     with pytest.raises(ConfigError, match="No mnist domain classifier is cached"):
-        domain_classifier("mnist", data_dir=str(tfds_data_dir), train_limit=512, train_missing=False)
-    first = domain_classifier("mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512)
+        domain_classifier(
+            "mnist", data_dir=str(tfds_data_dir), train_limit=512, train_missing=False
+        )
+    first = domain_classifier(
+        "mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512
+    )
     assert len(said) == 1 and "first use" in said[0]
-    record = json.loads((tmp_path / "classifiers" / "mnist-first512" / "classifier.json").read_text())
+    record = json.loads(
+        (tmp_path / "classifiers" / "mnist-first512" / "classifier.json").read_text()
+    )
     assert record["test_images"] == 10000 and 0.2 < record["test_accuracy"] <= 1.0  # chance: 0.1
     assert first.description["test_accuracy"] == record["test_accuracy"]
-    again = domain_classifier("mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512)
+    again = domain_classifier(
+        "mnist", data_dir=str(tfds_data_dir), announce=said.append, train_limit=512
+    )
     assert len(said) == 1  # not retrained
     images = np.random.default_rng(0).uniform(size=(4, 28, 28, 1)).astype("float32")
     np.testing.assert_array_equal(first(images), again(images))
 
 
 def test_unlabelled_dataset_uses_its_labelled_twin_or_says_what_to_pass(tmp_path, monkeypatch):
-    monkeypatch.setattr("kgen.evaluation.harness.domain_classifier", lambda source, **kwargs: source)
+    monkeypatch.setattr(
+        "kgen.evaluation.harness.domain_classifier", lambda source, **kwargs: source
+    )
     _, info = load_source(str(_npz(tmp_path, labels=False)), "train")
     assert feature_extractor("classifier", "binarized_mnist", info) == "mnist"
     with pytest.raises(ConfigError, match="--classifier"):
@@ -120,7 +147,9 @@ def test_inception_features_resize_to_299_with_three_channels(tmp_path):
 
     # The ImageNet weights need internet; a local weights file of the same network stands in.
     weights = str(tmp_path / "inception.weights.h5")
-    keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None).save_weights(weights)
+    keras.applications.InceptionV3(include_top=False, pooling="avg", weights=None).save_weights(
+        weights
+    )
     extractor = InceptionFeatures(weights)
     images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
     features = extractor(images, batch_size=2)
@@ -132,37 +161,80 @@ def test_inception_features_resize_to_299_with_three_channels(tmp_path):
         InceptionFeatures(str(tmp_path / "inception.weights.h5").replace("inception", "missing"))
 
 
-def test_fid_during_training_is_logged_next_to_the_sample_grids(classifier, tfds_data_dir, tmp_path, monkeypatch):
+def test_fid_during_training_is_logged_next_to_the_sample_grids(
+    classifier, tfds_data_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    result = invoke("fit", "vae", "--limit", 256, "--epochs", 2, "--batch-size", 64, "--latent-dim", 4,
-                    "--base-filters", 8, "--hidden-units", 32, "--data-dir", tfds_data_dir, "--seed", 0,
-                    "--fid-every", 2, "--fid-samples", 100, "--fid-classifier", classifier, "--logdir", "run")
+    result = invoke(
+        "fit",
+        "vae",
+        "--limit",
+        256,
+        "--epochs",
+        2,
+        "--batch-size",
+        64,
+        "--latent-dim",
+        4,
+        "--base-filters",
+        8,
+        "--hidden-units",
+        32,
+        "--data-dir",
+        tfds_data_dir,
+        "--seed",
+        0,
+        "--fid-every",
+        2,
+        "--fid-samples",
+        100,
+        "--fid-classifier",
+        classifier,
+        "--logdir",
+        "run",
+    )
     assert result.exit_code == 0, result.output
     scalars, images = {}, set()
     for path in (tmp_path / "run" / "train").glob("events.*"):
         for event in tf.compat.v1.train.summary_iterator(str(path)):
             for value in event.summary.value:
                 if value.tag.startswith("epoch_"):
-                    scalars.setdefault(value.tag, {})[event.step] = float(tf.make_ndarray(value.tensor))
+                    scalars.setdefault(value.tag, {})[event.step] = float(
+                        tf.make_ndarray(value.tensor)
+                    )
                 else:
                     images.add(value.tag)
     assert set(scalars["epoch_fid"]) == {1}  # every 2nd epoch: after epoch index 1 only
-    assert scalars["epoch_fid"][1] > 0 and scalars["epoch_kid"][1] > scalars["epoch_kid_std"][1] >= 0
+    assert (
+        scalars["epoch_fid"][1] > 0 and scalars["epoch_kid"][1] > scalars["epoch_kid_std"][1] >= 0
+    )
     assert "samples" in images
 
 
 @pytest.mark.slow  # trains a classifier and a run in a subprocess
 def test_fid_every_trains_a_missing_classifier_before_the_runs_strategy_and_leaves_determinism_off(
-        tfds_data_dir, mnist_small, tmp_path):
+    tfds_data_dir, mnist_small, tmp_path
+):
     # In a process of its own: in this one the suite's two_replica_strategy exists, and a
     # second MirroredStrategy would collide with it, which is the failure under test.
     script = os.path.join(os.path.dirname(__file__), "fid_first_use_script.py")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     (tmp_path / "cache").mkdir()
     out = tmp_path / "out.json"
-    done = subprocess.run([sys.executable, script, str(tfds_data_dir), str(tmp_path / "cache"), str(tmp_path / "work"),
-                           str(out)], env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2"),
-                          capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            script,
+            str(tfds_data_dir),
+            str(tmp_path / "cache"),
+            str(tmp_path / "work"),
+            str(out),
+        ],
+        env=dict(os.environ, PYTHONPATH=repo, TF_CPP_MIN_LOG_LEVEL="2"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     result = json.loads(out.read_text())
     assert result["classifiers"] == ["mnist-first256"]  # trained by this run: the cache was empty
@@ -171,15 +243,49 @@ def test_fid_every_trains_a_missing_classifier_before_the_runs_strategy_and_leav
 
 
 def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(
-        classifier, tfds_data_dir, tmp_path, monkeypatch):
+    classifier, tfds_data_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    result = invoke("fit", "vae", "--limit", 128, "--epochs", 1, "--batch-size", 32, "--latent-dim", 4,
-                    "--base-filters", 8, "--hidden-units", 32, "--data-dir", tfds_data_dir, "--seed", 0,
-                    "--logdir", "run")
+    result = invoke(
+        "fit",
+        "vae",
+        "--limit",
+        128,
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--latent-dim",
+        4,
+        "--base-filters",
+        8,
+        "--hidden-units",
+        32,
+        "--data-dir",
+        tfds_data_dir,
+        "--seed",
+        0,
+        "--logdir",
+        "run",
+    )
     assert result.exit_code == 0, result.output
     out = tmp_path / "eval.json"
-    args = ["eval", "run", "--limit", 200, "--num-samples", 150, "--importance-samples", 4,
-            "--classifier", classifier, "--data-dir", tfds_data_dir, "--json", out]
+    args = [
+        "eval",
+        "run",
+        "--limit",
+        200,
+        "--num-samples",
+        150,
+        "--importance-samples",
+        4,
+        "--classifier",
+        classifier,
+        "--data-dir",
+        tfds_data_dir,
+        "--json",
+        out,
+    ]
     result = invoke(*args)
     assert result.exit_code == 0, result.output
     report = json.loads(out.read_text())
@@ -206,14 +312,41 @@ def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(
     assert {"test/fid", "test/kid/mean", "test/iwae_nll/bits_per_dim", "test/recall"} <= tags
 
 
-def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(classifier, tfds_data_dir, tmp_path,
-                                                                     monkeypatch):
+def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(
+    classifier, tfds_data_dir, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
-    result = invoke("fit", "gan", "--limit", 64, "--epochs", 1, "--batch-size", 32, "--latent-dim", 8,
-                    "--base-filters", 8, "--data-dir", tfds_data_dir, "--seed", 0, "--conditional")
+    result = invoke(
+        "fit",
+        "gan",
+        "--limit",
+        64,
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--latent-dim",
+        8,
+        "--base-filters",
+        8,
+        "--data-dir",
+        tfds_data_dir,
+        "--seed",
+        0,
+        "--conditional",
+    )
     assert result.exit_code == 0, result.output
     saved = tmp_path / "saved_models" / "gan_mnist"
-    common = ["--dataset", "mnist", "--limit", 100, "--classifier", classifier, "--data-dir", tfds_data_dir]
+    common = [
+        "--dataset",
+        "mnist",
+        "--limit",
+        100,
+        "--classifier",
+        classifier,
+        "--data-dir",
+        tfds_data_dir,
+    ]
     result = invoke("eval", saved, *common, "--metrics", "nll,fid")
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert "no likelihood" in result.output and "--metrics" in result.output
@@ -228,11 +361,14 @@ def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(classifier, 
     result = invoke("eval", saved, *common, "--generator", "raw", "--json", tmp_path / "raw.json")
     assert result.exit_code == 0, result.output
     raw = json.loads((tmp_path / "raw.json").read_text())
-    assert raw["protocol"]["generator"] == "raw" and raw["metrics"]["fid"] != report["metrics"]["fid"]
+    assert (
+        raw["protocol"]["generator"] == "raw" and raw["metrics"]["fid"] != report["metrics"]["fid"]
+    )
 
 
 def test_eval_generator_choice_is_refused_for_a_model_with_one_generator(tmp_path):
     from helpers import build_small_vae
+
     from kgen.export import export_saved_model
 
     saved = export_saved_model(build_small_vae(), str(tmp_path / "vae"))

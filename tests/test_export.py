@@ -7,9 +7,9 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import binary_batch
 from helpers import build_small_vae
+
 from kgen.errors import ModelNotFound
 from kgen.export import export_saved_model
 from kgen.export import load_saved_model
@@ -36,9 +36,18 @@ def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_pat
     labels = [0, 1, 2, 3, 9] if conditional else None
     np.save(tmp_path / "z.npy", z)
     result = subprocess.run(
-        [sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "z.npy"),
-         json.dumps(labels) if labels else "none", str(tmp_path / "out.npy")],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-c",
+            TF_ONLY_LOADER,
+            path,
+            str(tmp_path / "z.npy"),
+            json.dumps(labels) if labels else "none",
+            str(tmp_path / "out.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), model.decode(z, labels).numpy())
@@ -47,20 +56,36 @@ def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_pat
 def test_signatures_and_serving_default(tmp_path):
     model = build_small_vae()
     loaded = load_saved_model(export_saved_model(model, str(tmp_path / "vae")))
-    assert set(loaded.signatures) == {"sample", "encode", "decode", "reconstruct", "serving_default"}
+    assert set(loaded.signatures) == {
+        "sample",
+        "encode",
+        "decode",
+        "reconstruct",
+        "serving_default",
+    }
     images, _ = binary_batch(num=3)
     outputs = loaded.signatures["encode"](images=tf.constant(images))
-    np.testing.assert_allclose(outputs["mean"].numpy(), model.encode(images)[0].numpy(), rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(loaded.signatures["reconstruct"](images=tf.constant(images))["images"].numpy(),
-                               model.reconstruct(images).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        outputs["mean"].numpy(), model.encode(images)[0].numpy(), rtol=1e-5, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        loaded.signatures["reconstruct"](images=tf.constant(images))["images"].numpy(),
+        model.reconstruct(images).numpy(),
+        rtol=1e-5,
+        atol=1e-6,
+    )
     # serving_default is decode, and every signature keeps a batch dimension (TF Serving REST).
     z = tf.zeros((2, 8))
-    np.testing.assert_array_equal(loaded.signatures["serving_default"](z=z)["images"].numpy(),
-                                  loaded.signatures["decode"](z=z)["images"].numpy())
+    np.testing.assert_array_equal(
+        loaded.signatures["serving_default"](z=z)["images"].numpy(),
+        loaded.signatures["decode"](z=z)["images"].numpy(),
+    )
     sample = loaded.signatures["sample"]
     first = sample(num=tf.constant(4), seed=tf.constant(11, tf.int64))["images"].numpy()
     assert first.shape == (4, 28, 28, 1)
-    np.testing.assert_array_equal(first, sample(num=tf.constant(4), seed=tf.constant(11, tf.int64))["images"].numpy())
+    np.testing.assert_array_equal(
+        first, sample(num=tf.constant(4), seed=tf.constant(11, tf.int64))["images"].numpy()
+    )
     np.testing.assert_array_equal(first, model.sample(4, seed=tf.constant(11, tf.int64)).numpy())
 
 

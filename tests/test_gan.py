@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import MNIST_INFO
 
 from kgen.models import get_family
@@ -15,6 +14,7 @@ from kgen.models.gan import discriminator_loss
 from kgen.models.gan import generator_loss
 from kgen.models.wgan_gp import gradient_penalty
 from kgen.models.wgan_gp import interpolate
+
 
 def _build(name, seed=1, **overrides):
     keras.utils.set_random_seed(0)
@@ -40,10 +40,14 @@ def test_losses_match_their_formulas():
     sigmoid = lambda s: 1 / (1 + np.exp(-s))
     expected = -np.log(sigmoid(real)) - np.log(1 - sigmoid(fake))
     np.testing.assert_allclose(discriminator_loss(real, fake), expected, rtol=1e-6)
-    smoothed = -(0.9 * np.log(sigmoid(real)) + 0.1 * np.log(1 - sigmoid(real))) - np.log(1 - sigmoid(fake))
+    smoothed = -(0.9 * np.log(sigmoid(real)) + 0.1 * np.log(1 - sigmoid(real))) - np.log(
+        1 - sigmoid(fake)
+    )
     np.testing.assert_allclose(discriminator_loss(real, fake, 0.1), smoothed, rtol=1e-6)
     np.testing.assert_allclose(generator_loss(fake), -np.log(sigmoid(fake)), rtol=1e-6)
-    np.testing.assert_allclose(generator_loss(fake, "minimax"), np.log(1 - sigmoid(fake)), rtol=1e-6)
+    np.testing.assert_allclose(
+        generator_loss(fake, "minimax"), np.log(1 - sigmoid(fake)), rtol=1e-6
+    )
 
 
 def test_gradient_penalty_matches_a_hand_computation():
@@ -53,7 +57,9 @@ def test_gradient_penalty_matches_a_hand_computation():
     real = real * 2 - 1
     fake = np.zeros_like(real)
     alpha = np.array([0.1, 0.4, 0.7, 1.0], "float32")
-    model.score = lambda x, labels=None, training=False: 0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+    model.score = lambda x, labels=None, training=False: (
+        0.5 * tf.reduce_sum(tf.square(x), axis=[1, 2, 3])
+    )
     model.fake = lambda z, labels=None, training=False: tf.constant(fake)
     model.draw_alpha = lambda num: tf.constant(alpha)
     terms = model.discriminator_terms(tf.constant(real), None, tf.zeros((4, 8)))
@@ -101,8 +107,10 @@ def test_ema_warms_up_on_the_generator_optimizer_step():
         model.fit(_dataset(images, labels), epochs=1, verbose=0)
         assert int(model.g_optimizer.iterations.numpy()) == t + 1
         decay = min(0.9, (1 + t) / (10 + t))  # 0.1, 0.18, 0.25: the init fades at once
-        expected = [decay * old + (1 - decay) * new.numpy()
-                    for old, new in zip(expected, model.generator.weights)]
+        expected = [
+            decay * old + (1 - decay) * new.numpy()
+            for old, new in zip(expected, model.generator.weights)
+        ]
     for ema, want in zip(model.ema_generator.weights, expected):
         np.testing.assert_allclose(ema.numpy(), want, rtol=1e-5, atol=1e-6)
 
@@ -111,7 +119,9 @@ def test_share_of_the_random_init_after_t_ema_updates_follows_the_warm_up():
     model = _build("gan")  # ema_decay 0.999
     share = lambda steps: math.prod(float(model.ema_decay_at(t)) for t in range(steps))
     # prod_{t<n} (1 + t) / (10 + t) = 9! n! / (n + 9)!
-    assert share(5) == pytest.approx(math.factorial(9) * math.factorial(5) / math.factorial(14), rel=1e-4)
+    assert share(5) == pytest.approx(
+        math.factorial(9) * math.factorial(5) / math.factorial(14), rel=1e-4
+    )
     assert share(1404) < 1e-20  # without the warm-up: 0.999 ** 1404 = 0.245
     assert float(model.ema_decay_at(20_000)) == pytest.approx(0.999)
 
@@ -149,8 +159,11 @@ def test_a_nan_gradient_on_one_replica_skips_that_update_on_every_replica(two_re
         terms = original(real, labels, z, training)
         kernel = model.discriminator.trainable_variables[0]
         replica = tf.distribute.get_replica_context().replica_id_in_sync_group
-        poison = tf.cond(tf.equal(replica, 1), lambda: tf.sqrt(0.0 * tf.reduce_sum(kernel)),
-                         lambda: tf.constant(0.0))
+        poison = tf.cond(
+            tf.equal(replica, 1),
+            lambda: tf.sqrt(0.0 * tf.reduce_sum(kernel)),
+            lambda: tf.constant(0.0),
+        )
         return {**terms, "d_loss": terms["d_loss"] + poison}  # finite loss, NaN gradient
 
     model.discriminator_terms = nan_gradient_on_replica_1
@@ -162,7 +175,9 @@ def test_a_nan_gradient_on_one_replica_skips_that_update_on_every_replica(two_re
     for before, after in zip(d_before, model.discriminator.trainable_weights):
         np.testing.assert_array_equal(before, after.numpy())  # not applied, on any replica
     assert all(np.isfinite(w.numpy()).all() for w in model.weights)
-    assert any(np.abs(b - a.numpy()).max() > 0 for b, a in zip(g_before, model.generator.trainable_weights))
+    assert any(
+        np.abs(b - a.numpy()).max() > 0 for b, a in zip(g_before, model.generator.trainable_weights)
+    )
 
 
 def _one_step_weights(name, strategy, images, labels):
@@ -170,7 +185,9 @@ def _one_step_weights(name, strategy, images, labels):
         model = _build(name, d_steps=2, conditional=True)
         # Plain SGD: Adam's first step g / (|g| + eps) turns float noise in near-zero
         # gradients into full-size steps, which would hide what is compared here.
-        model.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05))
+        model.compile(
+            d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05)
+        )
     # Replicas draw their own z and alpha; pin them so that both runs see the same inputs.
     model.draw_latent = lambda num, seed=None, generator=None: tf.zeros((num, 8))
     if name == "wgan-gp":
@@ -208,7 +225,7 @@ def test_a_short_run_moves_the_critic_the_way_its_objective_says(mnist_small):
         model = _build(name, d_steps=1)
         z = model.draw_latent(64, seed=1)
 
-        def score_gap():
+        def score_gap(model=model, z=z):
             real_scores = model.score(images * 2 - 1)
             fake_scores = model.score(model.fake(z))
             return float(tf.reduce_mean(real_scores) - tf.reduce_mean(fake_scores))
@@ -254,8 +271,11 @@ def test_checkpoint_keys_variables_by_attribute_path_not_by_position(tmp_path):
     path = state.save()
     stored = stored_variables(path)
     # The generator and its EMA clone share Keras's `Variable.path`; here they do not.
-    kernels = [name for name in stored if name.endswith("/kernel") and "generator/" in name
-               and "optimizer" not in name]
+    kernels = [
+        name
+        for name in stored
+        if name.endswith("/kernel") and "generator/" in name and "optimizer" not in name
+    ]
     assert {name.split("/")[0] for name in kernels} == {"generator", "ema_generator"}
     assert any(name.startswith("d_optimizer/momentum/discriminator/") for name in stored)
     assert any(name.startswith("g_optimizer/velocity/generator/") for name in stored)
@@ -279,12 +299,20 @@ def test_a_checkpoint_of_another_model_names_what_is_missing_or_extra(tmp_path):
     with pytest.raises(CheckpointMismatch) as error:
         TrainingState(other, str(tmp_path)).restore()
     message = str(error.value)
-    assert "in the checkpoint but not in the model: d_optimizer/momentum/discriminator/04_batch_normalization" in message
-    assert "missing from the checkpoint: alpha_seed_generator/state" in message and "--fresh" in message
+    assert (
+        "in the checkpoint but not in the model: d_optimizer/momentum/discriminator/04_batch_normalization"
+        in message
+    )
+    assert (
+        "missing from the checkpoint: alpha_seed_generator/state" in message
+        and "--fresh" in message
+    )
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan-gp"])
-def test_a_reloaded_keras_archive_restores_both_optimizers_and_trains_on_identically(name, tmp_path):
+def test_a_reloaded_keras_archive_restores_both_optimizers_and_trains_on_identically(
+    name, tmp_path
+):
     from kgen.training.variable_paths import variables_by_path
 
     images, labels = _batch()
@@ -294,7 +322,10 @@ def test_a_reloaded_keras_archive_restores_both_optimizers_and_trains_on_identic
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # Keras warns when it skips compile on load
         loaded = keras.saving.load_model(tmp_path / "model.keras")
-    assert int(loaded.d_optimizer.iterations.numpy()) == 2 and int(loaded.g_optimizer.iterations.numpy()) == 1
+    assert (
+        int(loaded.d_optimizer.iterations.numpy()) == 2
+        and int(loaded.g_optimizer.iterations.numpy()) == 1
+    )
     saved_state, loaded_state = variables_by_path(model), variables_by_path(loaded)
     assert sorted(saved_state) == sorted(loaded_state)
     assert any("d_optimizer/momentum" in path for path in saved_state)
@@ -335,16 +366,31 @@ def test_export_serves_the_ema_generator_without_kgen(tmp_path):
     path = export_saved_model(model, str(tmp_path / "gan"))
     z = np.random.default_rng(3).normal(size=(3, 8)).astype("float32")
     np.save(tmp_path / "z.npy", z)
-    result = subprocess.run([sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "z.npy"),
-                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TF_ONLY_LOADER,
+            path,
+            str(tmp_path / "z.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     labels = np.array([1, 2, 3], "int32")
     np.testing.assert_allclose(out["generated"], model.generate(z, labels), rtol=1e-5, atol=1e-6)
     trained = (model.fake(z, labels).numpy() + 1) / 2
     assert not np.allclose(out["generated"], trained, atol=1e-4), "export used the raw generator"
-    np.testing.assert_allclose(out["sampled"], model.sample(3, seed=tf.constant(4, tf.int64), labels=labels),
-                               rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        out["sampled"],
+        model.sample(3, seed=tf.constant(4, tf.int64), labels=labels),
+        rtol=1e-5,
+        atol=1e-6,
+    )
 
 
 def test_mixed_float16_scales_both_losses_and_keeps_the_penalty_in_float32():
@@ -385,8 +431,12 @@ def test_penalty_gradient_norm_under_mixed_precision_matches_float32(policy, cri
     real, _ = _batch(num=8)
     fake = np.random.default_rng(1).uniform(-1, 1, size=real.shape).astype("float32")
     x_hat = interpolate(real * 2 - 1, fake, np.linspace(0.1, 0.9, 8).astype("float32"))
-    norm = lambda model: np.sqrt(np.sum(np.square(
-        model.critic_input_gradients(x_hat).numpy().astype("float64")).reshape(8, -1), axis=1))
+    norm = lambda model: np.sqrt(
+        np.sum(
+            np.square(model.critic_input_gradients(x_hat).numpy().astype("float64")).reshape(8, -1),
+            axis=1,
+        )
+    )
     np.testing.assert_allclose(norm(mixed), norm(exact), rtol=1e-2)
     assert mixed.discriminator.layers[1].compute_dtype != "float32"  # the policy is restored
 
@@ -398,15 +448,18 @@ def test_keras_archive_round_trip_keeps_settings_and_the_ema_generator(name, tmp
     model.fit(_dataset(images, labels), epochs=1, verbose=0)
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
-    settings = lambda m: {k: v for k, v in m.get_config().items() if k not in ("generator", "discriminator")}
+    settings = lambda m: {
+        k: v for k, v in m.get_config().items() if k not in ("generator", "discriminator")
+    }
     assert type(loaded) is type(model) and settings(loaded) == settings(model)
     z, labels = model.draw_latent(3, seed=1), np.array([0, 5, 9], "int32")
     np.testing.assert_allclose(loaded.generate(z, labels), model.generate(z, labels), rtol=1e-6)
 
 
 @pytest.mark.slow
-def test_one_epoch_mnist_gan_ema_samples_score_no_worse_than_the_raw_generator(classifier, tfds_data_dir,
-                                                                                tmp_path):
+def test_one_epoch_mnist_gan_ema_samples_score_no_worse_than_the_raw_generator(
+    classifier, tfds_data_dir, tmp_path
+):
     from kgen.data import load_source
     from kgen.evaluation import ClassifierFeatures
     from kgen.evaluation import evaluate
@@ -414,14 +467,23 @@ def test_one_epoch_mnist_gan_ema_samples_score_no_worse_than_the_raw_generator(c
     from kgen.training import TrainConfig
     from kgen.training import fit
 
-    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), epochs=1, seed=0, eval_split="none",
-                         logdir=str(tmp_path / "run"), export=str(tmp_path / "export"))
+    config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(tfds_data_dir),
+        epochs=1,
+        seed=0,
+        eval_split="none",
+        logdir=str(tmp_path / "run"),
+        export=str(tmp_path / "export"),
+    )
     model = fit("gan", GANConfig(), config, verbose=0).model  # 468 generator steps
     test, info = load_source("mnist", "test", data_dir=str(tfds_data_dir), limit=2000)
     extractor = ClassifierFeatures(classifier)
     fid = {}
     for version in ("raw", "ema"):
         model.select_generator(version)
-        report = evaluate(model, test, info, metrics=["fid"], extractor=extractor, num_generated=2000)
+        report = evaluate(
+            model, test, info, metrics=["fid"], extractor=extractor, num_generated=2000
+        )
         fid[version] = report["metrics"]["fid"]
     assert fid["ema"] <= 1.1 * fid["raw"], fid

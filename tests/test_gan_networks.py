@@ -13,7 +13,9 @@ from kgen.networks import build_generator
 @pytest.mark.parametrize("num_classes", [None, 10])
 def test_generator_makes_images_in_range_and_discriminator_one_score(shape, num_classes):
     generator = build_generator(shape, 16, base_filters=8, num_classes=num_classes)
-    critic = build_discriminator(shape, base_filters=8, normalization="layer", num_classes=num_classes)
+    critic = build_discriminator(
+        shape, base_filters=8, normalization="layer", num_classes=num_classes
+    )
     z = np.random.default_rng(0).normal(size=(3, 16)).astype("float32")
     labels = np.array([0, 4, 9]) if num_classes else None
     images = generator([z, labels] if num_classes else z).numpy()

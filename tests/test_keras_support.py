@@ -31,7 +31,9 @@ def test_the_installed_keras_is_supported():
 def test_multi_worker_refuses_another_keras_before_starting_collectives(monkeypatch):
     monkeypatch.setattr(keras, "__version__", "3.16.0")
     cluster = {"worker": ["127.0.0.1:1", "127.0.0.1:2"]}
-    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}}))
+    monkeypatch.setenv(
+        "TF_CONFIG", json.dumps({"cluster": cluster, "task": {"type": "worker", "index": 0}})
+    )
 
     def never(self, *args, **kwargs):
         raise AssertionError("a real MultiWorkerMirroredStrategy was created")
@@ -45,12 +47,20 @@ def test_multi_worker_refuses_another_keras_before_starting_collectives(monkeypa
 
 def test_a_missing_keras_internal_names_the_supported_range():
     # A fresh interpreter whose Keras lacks the private seed dtype kgen.random imports.
-    code = ("import keras.src.backend as backend\n"
-            "del backend.random_seed_dtype\n"
-            "import keras; keras.__version__ = '3.99.0'\n"
-            "import kgen.random\n")
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                            timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    code = (
+        "import keras.src.backend as backend\n"
+        "del backend.random_seed_dtype\n"
+        "import keras; keras.__version__ = '3.99.0'\n"
+        "import kgen.random\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert result.returncode != 0
     assert "ImportError: kgen.random" in result.stderr and ">=3.15,<3.16" in result.stderr
     assert "keras 3.99.0" in result.stderr

@@ -22,16 +22,25 @@ from kgen.training.sample_quality import ImageSampler
 
 
 def _small_gan():
-    return get_family("gan").build(GANConfig(latent_dim=2, base_filters=8, conditional=True), MNIST_INFO, seed=0)
+    return get_family("gan").build(
+        GANConfig(latent_dim=2, base_filters=8, conditional=True), MNIST_INFO, seed=0
+    )
 
 
 def _small_pixelcnn():
-    info = DatasetInfo(name="synthetic", image_shape=(4, 4, 1), num_classes=10, num_examples=8, split="train")
-    return get_family("pixelcnn").build(PixelCNNConfig(filters=4, num_blocks=1, input_kernel_size=3,
-                                                       conditional=True), info, seed=0)
+    info = DatasetInfo(
+        name="synthetic", image_shape=(4, 4, 1), num_classes=10, num_examples=8, split="train"
+    )
+    return get_family("pixelcnn").build(
+        PixelCNNConfig(filters=4, num_blocks=1, input_kernel_size=3, conditional=True), info, seed=0
+    )
 
 
-BUILDERS = {"vae": lambda: build_small_vae(conditional=True), "gan": _small_gan, "pixelcnn": _small_pixelcnn}
+BUILDERS = {
+    "vae": lambda: build_small_vae(conditional=True),
+    "gan": _small_gan,
+    "pixelcnn": _small_pixelcnn,
+}
 
 
 @pytest.fixture(scope="module", params=sorted(BUILDERS))
@@ -95,7 +104,9 @@ def test_cli_sample_accepts_the_last_class(exported_gan, tmp_path):
 
 
 def test_cli_plot_names_the_bad_label_and_the_range(exported_gan, tmp_path):
-    result = invoke("plot", "samples", exported_gan, "--labels", "3,11", "--out", tmp_path / "plot.png")
+    result = invoke(
+        "plot", "samples", exported_gan, "--labels", "3,11", "--out", tmp_path / "plot.png"
+    )
     assert_clean_error(result, "--labels", "label 11", "[0, 10)")
 
 

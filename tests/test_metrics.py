@@ -7,16 +7,14 @@ import re
 import numpy as np
 import pytest
 
-from kgen.metrics import (
-    feature_moments,
-    frechet_distance,
-    frechet_distance_from_moments,
-    kernel_distance,
-    polynomial_kernel,
-    precision_recall,
-    symmetric_sqrt,
-    unbiased_mmd2,
-)
+from kgen.metrics import feature_moments
+from kgen.metrics import frechet_distance
+from kgen.metrics import frechet_distance_from_moments
+from kgen.metrics import kernel_distance
+from kgen.metrics import polynomial_kernel
+from kgen.metrics import precision_recall
+from kgen.metrics import symmetric_sqrt
+from kgen.metrics import unbiased_mmd2
 
 
 def _random_spd(rng, dim):
@@ -31,7 +29,9 @@ def _frechet_2x2(mean_a, cov_a, mean_b, cov_b):
     For 2x2 PSD M, tr(sqrt(M)) = sqrt(tr M + 2 sqrt(det M)); with M = A^1/2 B A^1/2,
     tr M = tr(AB) and det M = det A det B.
     """
-    trace_sqrt = math.sqrt(np.trace(cov_a @ cov_b) + 2.0 * math.sqrt(np.linalg.det(cov_a) * np.linalg.det(cov_b)))
+    trace_sqrt = math.sqrt(
+        np.trace(cov_a @ cov_b) + 2.0 * math.sqrt(np.linalg.det(cov_a) * np.linalg.det(cov_b))
+    )
     diff = np.asarray(mean_a) - np.asarray(mean_b)
     return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b) - 2.0 * trace_sqrt)
 
@@ -56,7 +56,12 @@ def test_frechet_distance_of_diagonal_gaussians_matches_closed_form():
     rng = np.random.default_rng(1)
     mean_a, mean_b = rng.normal(size=6), rng.normal(size=6)
     var_a, var_b = rng.uniform(0.1, 3.0, size=6), rng.uniform(0.1, 3.0, size=6)
-    expected = np.sum((mean_a - mean_b) ** 2) + var_a.sum() + var_b.sum() - 2.0 * np.sum(np.sqrt(var_a * var_b))
+    expected = (
+        np.sum((mean_a - mean_b) ** 2)
+        + var_a.sum()
+        + var_b.sum()
+        - 2.0 * np.sum(np.sqrt(var_a * var_b))
+    )
     got = frechet_distance_from_moments(mean_a, np.diag(var_a), mean_b, np.diag(var_b))
     assert got == pytest.approx(expected, rel=1e-10)
 
@@ -77,7 +82,9 @@ def test_frechet_distance_of_non_commuting_2x2_gaussians_matches_closed_form():
         assert not np.allclose(cov_a @ cov_b, cov_b @ cov_a)
         mean_a, mean_b = rng.normal(size=2), rng.normal(size=2)
         expected = _frechet_2x2(mean_a, cov_a, mean_b, cov_b)
-        assert frechet_distance_from_moments(mean_a, cov_a, mean_b, cov_b) == pytest.approx(expected, rel=1e-9)
+        assert frechet_distance_from_moments(mean_a, cov_a, mean_b, cov_b) == pytest.approx(
+            expected, rel=1e-9
+        )
 
 
 def test_symmetric_sqrt_of_2x2_matches_closed_form():
@@ -99,7 +106,9 @@ def test_frechet_distance_from_samples_approximates_closed_form(dim):
         # Independently of the symmetric form: tr((A B)^1/2) is the sum of the square roots
         # of the eigenvalues of A B, which are real and positive for SPD A and B.
         trace_sqrt = np.sum(np.sqrt(np.linalg.eigvals(cov_a @ cov_b).real))
-        expected = np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt
+        expected = (
+            np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * trace_sqrt
+        )
     features_a = rng.multivariate_normal(mean_a, cov_a, size=20000)
     features_b = rng.multivariate_normal(mean_b, cov_b, size=20000)
     assert frechet_distance(features_a, features_b) == pytest.approx(expected, rel=0.05, abs=0.02)
@@ -147,7 +156,11 @@ def _mmd2_by_hand(a, b):
     within_a = [_kernel_by_hand(a[i], a[j]) for i, j in itertools.permutations(range(len(a)), 2)]
     within_b = [_kernel_by_hand(b[i], b[j]) for i, j in itertools.permutations(range(len(b)), 2)]
     across = [_kernel_by_hand(x, y) for x in a for y in b]
-    return sum(within_a) / len(within_a) + sum(within_b) / len(within_b) - 2.0 * sum(across) / len(across)
+    return (
+        sum(within_a) / len(within_a)
+        + sum(within_b) / len(within_b)
+        - 2.0 * sum(across) / len(across)
+    )
 
 
 def test_polynomial_kernel_matches_hand_computation():
@@ -158,7 +171,9 @@ def test_polynomial_kernel_matches_hand_computation():
 
 
 def test_unbiased_mmd2_matches_hand_computation():
-    assert unbiased_mmd2(SMALL_A, SMALL_B) == pytest.approx(_mmd2_by_hand(SMALL_A, SMALL_B), rel=1e-12)
+    assert unbiased_mmd2(SMALL_A, SMALL_B) == pytest.approx(
+        _mmd2_by_hand(SMALL_A, SMALL_B), rel=1e-12
+    )
 
 
 def test_kernel_distance_with_subsets_as_large_as_the_sets_is_the_whole_set_estimate():
@@ -200,7 +215,10 @@ def test_kernel_distance_separates_same_from_different_distributions():
 
 def _precision_recall_by_hand(real, fake, k):
     def radii(points):
-        return [sorted(math.dist(p, q) for j, q in enumerate(points) if j != i)[k - 1] for i, p in enumerate(points)]
+        return [
+            sorted(math.dist(p, q) for j, q in enumerate(points) if j != i)[k - 1]
+            for i, p in enumerate(points)
+        ]
 
     def fraction_inside(queries, centres):
         balls = list(zip(centres, radii(centres)))

@@ -44,11 +44,24 @@ def _start_workers(folder, commands):
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
     processes = []
     for index, command in enumerate(commands):
-        env = dict(os.environ, TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
-                   TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="", PYTHONPATH=str(REPO),
-                   TMPDIR=str(folder / "tmp"))  # a killed worker's scratch checkpoints stay here
-        processes.append(subprocess.Popen(command, env=env, cwd=folder, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
+        env = dict(
+            os.environ,
+            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            TF_CPP_MIN_LOG_LEVEL="2",
+            CUDA_VISIBLE_DEVICES="",
+            PYTHONPATH=str(REPO),
+            TMPDIR=str(folder / "tmp"),
+        )  # a killed worker's scratch checkpoints stay here
+        processes.append(
+            subprocess.Popen(
+                command,
+                env=env,
+                cwd=folder,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
     return processes
 
 
@@ -66,8 +79,17 @@ def _outputs(processes, timeout=TIMEOUT):
 
 
 def _worker_commands(data_dir, folder, logdirs=(None, None)):
-    return [[sys.executable, str(WORKER), str(data_dir), str(folder / f"worker{index}"), str(folder / f"w{index}.npz"),
-             *([str(logdir)] if logdir else [])] for index, logdir in enumerate(logdirs)]
+    return [
+        [
+            sys.executable,
+            str(WORKER),
+            str(data_dir),
+            str(folder / f"worker{index}"),
+            str(folder / f"w{index}.npz"),
+            *([str(logdir)] if logdir else []),
+        ]
+        for index, logdir in enumerate(logdirs)
+    ]
 
 
 def _train_to_the_end(data_dir, folder, logdirs=(None, None)):
@@ -104,7 +126,8 @@ def test_two_workers_on_loopback_end_with_identical_weights(uninterrupted):
 
 @pytest.mark.slow
 def test_killed_two_worker_run_resumes_on_both_and_matches_an_uninterrupted_run(
-        uninterrupted, tmp_path, tfds_data_dir):
+    uninterrupted, tmp_path, tfds_data_dir
+):
     shared = tmp_path / "shared"  # the --logdir every worker can read
     commands = _worker_commands(tfds_data_dir, tmp_path, (shared, shared))
     processes = _start_workers(tmp_path, commands)
@@ -117,7 +140,9 @@ def test_killed_two_worker_run_resumes_on_both_and_matches_an_uninterrupted_run(
         process.send_signal(signal.SIGKILL)
     _outputs(processes)
     killed_at = _checkpointed_step(shared / "checkpoints")
-    assert 2 <= killed_at < 8, f"the run was not killed mid-way (checkpoint of step {killed_at} of 8)"
+    assert 2 <= killed_at < 8, (
+        f"the run was not killed mid-way (checkpoint of step {killed_at} of 8)"
+    )
 
     outputs = _train_to_the_end(tfds_data_dir, tmp_path, (shared, shared))
     assert f"Resuming {shared} from step {killed_at}." in outputs[0], outputs[0][-4000:]
@@ -126,25 +151,52 @@ def test_killed_two_worker_run_resumes_on_both_and_matches_an_uninterrupted_run(
         resumed = np.load(tmp_path / f"w{index}.npz")
         assert int(resumed["step"]) == 8
         for key in straight.files:
-            np.testing.assert_array_equal(resumed[key], straight[key], err_msg=f"worker {index}: {key}")
+            np.testing.assert_array_equal(
+                resumed[key], straight[key], err_msg=f"worker {index}: {key}"
+            )
 
 
-def test_workers_resuming_from_different_steps_all_refuse_in_one_line(tmp_path, tfds_data_dir, mnist_small):
+def test_workers_resuming_from_different_steps_all_refuse_in_one_line(
+    tmp_path, tfds_data_dir, mnist_small
+):
     # The chief's --logdir holds a checkpoint after epoch 1 (trained here on one device: the
     # strategy is not part of a run's identity); worker 1's --logdir holds none.
-    settings = dict(dataset="mnist", data_dir=str(tfds_data_dir), limit=128, batch_size=32, seed=3,
-                    checkpoint_every=2, logdir=str(tmp_path / "chief-run"))
+    settings = dict(
+        dataset="mnist",
+        data_dir=str(tfds_data_dir),
+        limit=128,
+        batch_size=32,
+        seed=3,
+        checkpoint_every=2,
+        logdir=str(tmp_path / "chief-run"),
+    )
     model = dict(latent_dim=8, base_filters=8, hidden_units=64)
-    fit("vae", VAEConfig(**model), TrainConfig(epochs=1, strategy="one-device", export=str(tmp_path / "export"),
-                                               **settings), verbose=0)
+    fit(
+        "vae",
+        VAEConfig(**model),
+        TrainConfig(epochs=1, strategy="one-device", export=str(tmp_path / "export"), **settings),
+        verbose=0,
+    )
     assert _checkpointed_step(tmp_path / "chief-run" / "checkpoints") == 4
 
     def command(logdir):
         flags = {**settings, **model, "epochs": 2, "strategy": "multi-worker", "logdir": logdir}
-        return [sys.executable, "-m", "cli.main", "fit", "vae",
-                *[part for name, value in flags.items() for part in (f"--{name.replace('_', '-')}", str(value))]]
+        return [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "fit",
+            "vae",
+            *[
+                part
+                for name, value in flags.items()
+                for part in (f"--{name.replace('_', '-')}", str(value))
+            ],
+        ]
 
-    processes = _start_workers(tmp_path, [command(tmp_path / "chief-run"), command(tmp_path / "worker1-run")])
+    processes = _start_workers(
+        tmp_path, [command(tmp_path / "chief-run"), command(tmp_path / "worker1-run")]
+    )
     started = time.time()
     outputs = _outputs(processes, timeout=180)
     for index, (process, output) in enumerate(zip(processes, outputs)):

@@ -22,8 +22,9 @@ from kgen.models import get_family
 
 
 def _info(shape, num_classes=10):
-    return DatasetInfo(name="synthetic", image_shape=shape, num_classes=num_classes,
-                       num_examples=64, split="train")
+    return DatasetInfo(
+        name="synthetic", image_shape=shape, num_classes=num_classes, num_examples=64, split="train"
+    )
 
 
 def _model(shape=(6, 6, 1), variant="pixelcnn", conditional=False, seed=1, **overrides):
@@ -64,10 +65,13 @@ def test_log_likelihood_is_the_sum_of_per_pixel_conditionals(variant, shape):
         row, col, colour = np.unravel_index(index, shape)
         visible = targets.reshape(len(images), -1).copy()
         visible[:, index:] = 0.0
-        params = model.network(visible.reshape(targets.shape)).numpy()[:, row, col, colour::channels]
+        params = model.network(visible.reshape(targets.shape)).numpy()[
+            :, row, col, colour::channels
+        ]
         for n in range(len(images)):
-            expected[n] += _log_prob_of_one_value(params[n], images[n, row, col, colour],
-                                                  model.likelihood_name)
+            expected[n] += _log_prob_of_one_value(
+                params[n], images[n, row, col, colour], model.likelihood_name
+            )
     np.testing.assert_allclose(model.log_likelihood(images).numpy(), expected, rtol=1e-4)
 
 
@@ -85,8 +89,12 @@ def _levels(images):
 
 @pytest.mark.parametrize(
     "variant, shape, conditional",
-    [("pixelcnn", (7, 7, 1), False), ("gated", (7, 7, 1), True),
-     ("pixelcnn", (5, 5, 3), True), ("gated", (5, 5, 3), False)],
+    [
+        ("pixelcnn", (7, 7, 1), False),
+        ("gated", (7, 7, 1), True),
+        ("pixelcnn", (5, 5, 3), True),
+        ("gated", (5, 5, 3), False),
+    ],
 )
 def test_fast_sampling_draws_the_same_images_as_the_naive_reference(variant, shape, conditional):
     model = _model(shape, variant, conditional)
@@ -124,10 +132,13 @@ def test_keras_archive_round_trip_gives_identical_likelihoods_and_samples(tmp_pa
     model.save(path)
     loaded = keras.saving.load_model(path)
     images, labels = _images((6, 6, 3)), np.array([1, 2, 3], "int32")
-    np.testing.assert_array_equal(loaded.log_likelihood(images, labels), model.log_likelihood(images, labels))
+    np.testing.assert_array_equal(
+        loaded.log_likelihood(images, labels), model.log_likelihood(images, labels)
+    )
     seed = tf.constant(5, tf.int64)
-    np.testing.assert_array_equal(loaded.sample(3, seed=seed, labels=labels),
-                                  model.sample(3, seed=seed, labels=labels))
+    np.testing.assert_array_equal(
+        loaded.sample(3, seed=seed, labels=labels), model.sample(3, seed=seed, labels=labels)
+    )
 
 
 # Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
@@ -147,8 +158,19 @@ def test_saved_model_serves_log_prob_and_sample_without_kgen(tmp_path):
     path = export_saved_model(model, str(tmp_path / "pixelcnn"))
     images = _images((6, 6, 1))
     np.save(tmp_path / "images.npy", images)
-    result = subprocess.run([sys.executable, "-c", TF_ONLY_LOADER, path, str(tmp_path / "images.npy"),
-                             str(tmp_path / "out.npz")], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            TF_ONLY_LOADER,
+            path,
+            str(tmp_path / "images.npy"),
+            str(tmp_path / "out.npz"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     out = np.load(tmp_path / "out.npz")
     assert list(out["signatures"]) == ["log_prob", "sample", "serving_default"]
@@ -200,13 +222,43 @@ def fitted_pixelcnn(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pixelcnn")
     with pytest.MonkeyPatch.context() as patch:
         # 64 examples per split keep TFDS's preparation of binarized MNIST to seconds.
-        patch.setattr(tfds.download, "DownloadConfig",
-                      functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64))
+        patch.setattr(
+            tfds.download,
+            "DownloadConfig",
+            functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64),
+        )
         patch.chdir(folder)
-        result = invoke("fit", "pixelcnn", "--variant", "gated", "--epochs", 1, "--batch-size", 32,
-                        "--data-dir", folder / "tfds", "--seed", 0, *SMALL)
-        bench = invoke("bench", "pixelcnn", "--json", "--steps", 1, "--warmup", 1,
-                       "--batch-size", 16, "--sample-size", 2, "--data-dir", folder / "tfds", *SMALL)
+        result = invoke(
+            "fit",
+            "pixelcnn",
+            "--variant",
+            "gated",
+            "--epochs",
+            1,
+            "--batch-size",
+            32,
+            "--data-dir",
+            folder / "tfds",
+            "--seed",
+            0,
+            *SMALL,
+        )
+        bench = invoke(
+            "bench",
+            "pixelcnn",
+            "--json",
+            "--steps",
+            1,
+            "--warmup",
+            1,
+            "--batch-size",
+            16,
+            "--sample-size",
+            2,
+            "--data-dir",
+            folder / "tfds",
+            *SMALL,
+        )
     assert result.exit_code == 0, result.output
     assert bench.exit_code == 0, bench.output
     return folder, result.output, bench.output
@@ -227,9 +279,24 @@ def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, classifier, tmp_pat
     result = invoke("sample", export, "--num", 4, "--seed", 1, "--out", out)
     assert result.exit_code == 0, result.output
     assert out.is_file()
-    result = invoke("eval", export, "--dataset", "binarized_mnist", "--split", "test", "--limit", 100,
-                    "--num-samples", 8, "--classifier", classifier, "--data-dir", folder / "tfds",
-                    "--json", tmp_path / "eval.json")
+    result = invoke(
+        "eval",
+        export,
+        "--dataset",
+        "binarized_mnist",
+        "--split",
+        "test",
+        "--limit",
+        100,
+        "--num-samples",
+        8,
+        "--classifier",
+        classifier,
+        "--data-dir",
+        folder / "tfds",
+        "--json",
+        tmp_path / "eval.json",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads((tmp_path / "eval.json").read_text())["metrics"]
     assert set(metrics) == {"nll", "fid", "kid", "precision", "recall"} and metrics["fid"] > 0
@@ -240,6 +307,6 @@ def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, classifier, tmp_pat
 
 def test_bench_adds_the_naive_sampler(fitted_pixelcnn):
     _, _, output = fitted_pixelcnn
-    result = json.loads(output[output.index("{"):])
+    result = json.loads(output[output.index("{") :])
     assert result["model"] == "pixelcnn" and result["sample_size"] == 2
     assert result["sample_images_per_s"] > result["sample_naive_images_per_s"] > 0

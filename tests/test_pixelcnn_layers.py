@@ -119,8 +119,8 @@ def _receptive_field(shape, row, col, reach):
     """Earlier pixels within `reach` rows above and columns either side (the row itself to the
     left only): the field a stack of masked kernels with that total reach should cover."""
     field = np.zeros(shape[:2], dtype=bool)
-    field[max(row - reach, 0):row, max(col - reach, 0):col + reach + 1] = True
-    field[row, max(col - reach, 0):col] = True
+    field[max(row - reach, 0) : row, max(col - reach, 0) : col + reach + 1] = True
+    field[row, max(col - reach, 0) : col] = True
     return field
 
 
@@ -141,11 +141,19 @@ def test_gated_variant_has_no_blind_spot_where_the_plain_one_has():
 @pytest.mark.parametrize(
     "layer, inputs",
     [
-        (MaskedConv2D(6, 3, "A", stack="horizontal", color_channels=3), np.ones((2, 5, 5, 3), "float32")),
+        (
+            MaskedConv2D(6, 3, "A", stack="horizontal", color_channels=3),
+            np.ones((2, 5, 5, 3), "float32"),
+        ),
         # Settings other than the defaults, so a key missing from get_config changes the clone.
-        (MaskedResidualBlock(12, kernel_size=5, color_channels=3, num_classes=4), np.ones((2, 5, 5, 12), "float32")),
-        (GatedPixelCNNBlock(6, kernel_size=5, mask_type="A", color_channels=3, num_classes=4),
-         [np.ones((2, 5, 5, 6), "float32")] * 2),
+        (
+            MaskedResidualBlock(12, kernel_size=5, color_channels=3, num_classes=4),
+            np.ones((2, 5, 5, 12), "float32"),
+        ),
+        (
+            GatedPixelCNNBlock(6, kernel_size=5, mask_type="A", color_channels=3, num_classes=4),
+            [np.ones((2, 5, 5, 6), "float32")] * 2,
+        ),
     ],
 )
 def test_layers_round_trip_through_their_config(layer, inputs):

@@ -73,7 +73,9 @@ def draw(kind_name, model, images, labels=None, **settings):
 
 def read_png(path):
     image = matplotlib.image.imread(path)
-    assert image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0 and image.shape[2] in (3, 4)
+    assert (
+        image.ndim == 3 and image.shape[0] > 0 and image.shape[1] > 0 and image.shape[2] in (3, 4)
+    )
     return image
 
 
@@ -174,12 +176,18 @@ def test_gan_decode_is_its_generator(gan):
 
 def test_summary_figures_are_the_supported_batch_plots(vae, vae_2d, gan, pixelcnn, batch):
     images, labels = batch
-    assert set(summary_figures(vae_2d, images, labels)) == {"interpolation", "traversal", "manifold"}
+    assert set(summary_figures(vae_2d, images, labels)) == {
+        "interpolation",
+        "traversal",
+        "manifold",
+    }
     assert set(summary_figures(vae, images, labels)) == {"interpolation", "traversal"}
     assert set(summary_figures(gan, images, labels)) == {"traversal", "manifold"}
     assert summary_figures(pixelcnn, images, labels) == {}
     first = figure_to_array(summary_figures(vae_2d, images, labels)["traversal"])
-    np.testing.assert_array_equal(first, figure_to_array(summary_figures(vae_2d, images, labels)["traversal"]))
+    np.testing.assert_array_equal(
+        first, figure_to_array(summary_figures(vae_2d, images, labels)["traversal"])
+    )
 
 
 def test_a_conditional_vae_plots_with_labels(batch):
@@ -197,10 +205,31 @@ def test_a_conditional_vae_plots_with_labels(batch):
 def run_dir(tmp_path_factory, tfds_data_dir):
     """One 1-epoch `kgen fit vae` with a 2-D latent space."""
     folder = tmp_path_factory.mktemp("plotted")
-    result = invoke_in(folder, "fit", "vae", "--limit", 64, "--epochs", 1, "--batch-size", 32,
-                       "--data-dir", tfds_data_dir, "--seed", 0, "--log-every", 1,
-                       "--latent-dim", 2, "--base-filters", 8, "--hidden-units", 32,
-                       "--export", folder / "export")
+    result = invoke_in(
+        folder,
+        "fit",
+        "vae",
+        "--limit",
+        64,
+        "--epochs",
+        1,
+        "--batch-size",
+        32,
+        "--data-dir",
+        tfds_data_dir,
+        "--seed",
+        0,
+        "--log-every",
+        1,
+        "--latent-dim",
+        2,
+        "--base-filters",
+        8,
+        "--hidden-units",
+        32,
+        "--export",
+        folder / "export",
+    )
     assert result.exit_code == 0, result.output
     (run,) = (folder / "runs").iterdir()
     return run
@@ -217,8 +246,11 @@ def test_curves_read_the_scalars_the_run_wrote(run_dir):
     scalars = read_scalars(str(run_dir))
     assert set(scalars) == {"loss", "kl", "reconstruction"}
     for split in ("train", "validation"):
-        written = {v.tag: float(tf.make_ndarray(v.tensor)) for _, v in _events(run_dir, split)
-                   if v.tag.startswith("epoch_")}
+        written = {
+            v.tag: float(tf.make_ndarray(v.tensor))
+            for _, v in _events(run_dir, split)
+            if v.tag.startswith("epoch_")
+        }
         for metric, splits in scalars.items():
             assert splits[split] == ((0,), (pytest.approx(written[f"epoch_{metric}"]),))
     steps = read_scalars(str(run_dir), x_axis="step")
@@ -237,28 +269,46 @@ def test_tensorboard_logs_the_batch_plots_each_epoch(run_dir):
 @pytest.mark.parametrize("kind_name", list(PLOT_KINDS))
 def test_plot_command_draws_every_kind_of_the_run(kind_name, run_dir, tfds_data_dir, tmp_path):
     out = tmp_path / "plot.png"
-    result = invoke("plot", kind_name, run_dir, "--num", 2, "--steps", 3, "--out", out,
-                    "--data-dir", tfds_data_dir)
+    result = invoke(
+        "plot",
+        kind_name,
+        run_dir,
+        "--num",
+        2,
+        "--steps",
+        3,
+        "--out",
+        out,
+        "--data-dir",
+        tfds_data_dir,
+    )
     assert result.exit_code == 0, result.output
     assert f"Wrote {kind_name} to {out}" in result.output
     read_png(out)
 
 
 def test_plot_command_on_a_saved_model_needs_a_dataset(run_dir, tmp_path):
-    result = invoke("plot", "reconstructions", run_dir.parent.parent / "export", "--out", tmp_path / "r.png")
+    result = invoke(
+        "plot", "reconstructions", run_dir.parent.parent / "export", "--out", tmp_path / "r.png"
+    )
     assert_clean_error(result, "--dataset")
 
 
 @pytest.mark.parametrize(
     "kind_name,model_name,fragments",
     [
-        ("interpolation", "gan", ["Cannot plot interpolation", "GAN has no encoder", "samples, traversal"]),
+        (
+            "interpolation",
+            "gan",
+            ["Cannot plot interpolation", "GAN has no encoder", "samples, traversal"],
+        ),
         ("traversal", "pixelcnn", ["Cannot plot traversal", "PixelCNN has no latent space"]),
         ("manifold", "vae", ["latent_dim=4", "--latent-dim 2"]),
     ],
 )
-def test_plot_command_refuses_kinds_the_model_cannot_draw(kind_name, model_name, fragments, request,
-                                                           monkeypatch, tmp_path):
+def test_plot_command_refuses_kinds_the_model_cannot_draw(
+    kind_name, model_name, fragments, request, monkeypatch, tmp_path
+):
     model = request.getfixturevalue(model_name)
     monkeypatch.setattr("kgen.evaluation.load_model", lambda path: (model, {}))
     out = tmp_path / "plot.png"
@@ -284,7 +334,9 @@ def test_plot_command_bad_input_gives_one_clear_message(args, fragments, tmp_pat
 
 def test_a_conditional_gan_draws_its_batch_plots_for_class_zero(batch):
     # The GAN's plots need no images, so they get an empty slice of the labels: class 0.
-    model = get_family("gan").build(GANConfig(latent_dim=2, base_filters=8, conditional=True), MNIST_INFO, seed=0)
+    model = get_family("gan").build(
+        GANConfig(latent_dim=2, base_filters=8, conditional=True), MNIST_INFO, seed=0
+    )
     images, labels = batch
     assert set(summary_figures(model, images, labels)) == {"traversal", "manifold"}
     empty, first = traverse(model, labels=labels[:0])[0], traverse(model, labels=[0])[0]

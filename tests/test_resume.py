@@ -11,8 +11,8 @@ import types
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import small_vae_config
+
 from kgen.errors import TrainingDiverged
 from kgen.export.from_run import model_from_run
 from kgen.models import VAE
@@ -20,14 +20,40 @@ from kgen.training import TrainConfig
 from kgen.training import fit
 from kgen.training.checkpoints import CheckpointCallback
 
-FIT = ["-m", "cli.main", "fit", "vae", "--limit", "512", "--batch-size", "16", "--epochs", "2",
-       "--seed", "5", "--checkpoint-every", "4", "--latent-dim", "8", "--base-filters", "8",
-       "--hidden-units", "64", "--eval-split", "none"]
+FIT = [
+    "-m",
+    "cli.main",
+    "fit",
+    "vae",
+    "--limit",
+    "512",
+    "--batch-size",
+    "16",
+    "--epochs",
+    "2",
+    "--seed",
+    "5",
+    "--checkpoint-every",
+    "4",
+    "--latent-dim",
+    "8",
+    "--base-filters",
+    "8",
+    "--hidden-units",
+    "64",
+    "--eval-split",
+    "none",
+]
 
 
 def _run_fit(cwd, data_dir, extra=()):
-    return subprocess.run([sys.executable, *FIT, "--data-dir", str(data_dir), *extra], cwd=cwd,
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, *FIT, "--data-dir", str(data_dir), *extra],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def _latest_step(checkpoints):
@@ -45,12 +71,21 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data
     interrupted.mkdir()
     straight.mkdir()
 
-    process = subprocess.Popen([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=interrupted,
-                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        cwd=interrupted,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.time() + 300
     checkpoints = None
     while time.time() < deadline:
-        found = list((interrupted / "runs").glob("*/checkpoints")) if (interrupted / "runs").exists() else []
+        found = (
+            list((interrupted / "runs").glob("*/checkpoints"))
+            if (interrupted / "runs").exists()
+            else []
+        )
         if found and _latest_step(found[0]) >= 8:
             checkpoints = found[0]
             break
@@ -61,15 +96,27 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data
     killed_at = _latest_step(checkpoints)
     assert 8 <= killed_at < 64, f"the run was not killed mid-way (step {killed_at} of 64)"
 
-    resumed = subprocess.run([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=interrupted,
-                             env=env, capture_output=True, text=True, timeout=600)
+    resumed = subprocess.run(
+        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        cwd=interrupted,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert f"from step {killed_at}." in resumed.stdout.splitlines()[0]  # said before training
     assert len(list((interrupted / "runs").iterdir())) == 1  # the same run, not a new one
     assert _latest_step(checkpoints) == 64
 
-    clean = subprocess.run([sys.executable, *FIT, "--data-dir", str(tfds_data_dir)], cwd=straight,
-                           env=env, capture_output=True, text=True, timeout=600)
+    clean = subprocess.run(
+        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        cwd=straight,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert clean.returncode == 0, clean.stderr[-3000:]
     (run_a,), (run_b,) = (interrupted / "runs").iterdir(), (straight / "runs").iterdir()
     model_a, _ = model_from_run(str(run_a))
@@ -87,11 +134,14 @@ def _nan_gradient(model, kernel):
     return tf.sqrt(0.0 * tf.reduce_sum(kernel))
 
 
-@pytest.mark.parametrize("poison, from_update, stop_step, last_good", [
-    (_nan_loss, 6, 7, 6),
-    # Step 6 is a checkpoint step: its update must be refused before anything saves it.
-    (_nan_gradient, 5, 6, 4),
-])
+@pytest.mark.parametrize(
+    "poison, from_update, stop_step, last_good",
+    [
+        (_nan_loss, 6, 7, 6),
+        # Step 6 is a checkpoint step: its update must be refused before anything saves it.
+        (_nan_gradient, 5, 6, 4),
+    ],
+)
 def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
     tmp_path, tfds_data_dir, mnist_small, monkeypatch, poison, from_update, stop_step, last_good
 ):
@@ -102,14 +152,26 @@ def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good
         if not training:
             return terms
         kernel = self.decoder.trainable_variables[0]
-        extra = tf.cond(self.optimizer.iterations >= from_update, lambda: poison(self, kernel) + 0.0 * kernel[0, 0],
-                        lambda: 0.0 * kernel[0, 0])
+        extra = tf.cond(
+            self.optimizer.iterations >= from_update,
+            lambda: poison(self, kernel) + 0.0 * kernel[0, 0],
+            lambda: 0.0 * kernel[0, 0],
+        )
         return {**terms, "loss": terms["loss"] + extra}
 
     monkeypatch.setattr(VAE, "per_example_terms", poisoned)
-    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=256, batch_size=32, epochs=2,
-                         seed=0, checkpoint_every=2, eval_split="none", logdir=str(tmp_path / "run"),
-                         export=str(tmp_path / "export"))
+    config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(tfds_data_dir),
+        limit=256,
+        batch_size=32,
+        epochs=2,
+        seed=0,
+        checkpoint_every=2,
+        eval_split="none",
+        logdir=str(tmp_path / "run"),
+        export=str(tmp_path / "export"),
+    )
     with pytest.raises(TrainingDiverged, match=f"NaN or infinite at step {stop_step};"):
         fit("vae", small_vae_config(), config, verbose=0)
     assert _latest_step(tmp_path / "run" / "checkpoints") == last_good

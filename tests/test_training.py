@@ -2,37 +2,64 @@
 
 import numpy as np
 import pytest
-
 from helpers import small_vae_config
+
 from kgen.errors import ConfigError
 from kgen.training import TrainConfig
 from kgen.training import fit
 
 
 def _config(tmp_path, name, **overrides):
-    settings = dict(dataset="mnist", limit=128, batch_size=32, epochs=1, eval_split="none",
-                    logdir=str(tmp_path / name), export=str(tmp_path / f"{name}-export"))
+    settings = dict(
+        dataset="mnist",
+        limit=128,
+        batch_size=32,
+        epochs=1,
+        eval_split="none",
+        logdir=str(tmp_path / name),
+        export=str(tmp_path / f"{name}-export"),
+    )
     settings.update(overrides)
     return TrainConfig(**settings)
 
 
 def test_same_seed_same_losses_and_samples(tmp_path, tfds_data_dir, mnist_small):
-    runs = [fit("vae", small_vae_config(), _config(tmp_path, name, seed=7, data_dir=str(tfds_data_dir)), verbose=0)
-            for name in ("a", "b")]
+    runs = [
+        fit(
+            "vae",
+            small_vae_config(),
+            _config(tmp_path, name, seed=7, data_dir=str(tfds_data_dir)),
+            verbose=0,
+        )
+        for name in ("a", "b")
+    ]
     assert runs[0].metrics == runs[1].metrics
     samples = [run.model.sample(4, seed=0).numpy() for run in runs]
     np.testing.assert_array_equal(*samples)
-    other = fit("vae", small_vae_config(), _config(tmp_path, "c", seed=8, data_dir=str(tfds_data_dir)), verbose=0)
+    other = fit(
+        "vae",
+        small_vae_config(),
+        _config(tmp_path, "c", seed=8, data_dir=str(tfds_data_dir)),
+        verbose=0,
+    )
     assert other.metrics != runs[0].metrics
 
 
-def test_mixed_precision_trains_with_float32_weights_and_outputs(tmp_path, tfds_data_dir, mnist_small):
+def test_mixed_precision_trains_with_float32_weights_and_outputs(
+    tmp_path, tfds_data_dir, mnist_small
+):
     import keras
 
-    result = fit("vae", small_vae_config(), _config(tmp_path, "mp", seed=1, mixed_precision=True,
-                                                    data_dir=str(tfds_data_dir)), verbose=0)
+    result = fit(
+        "vae",
+        small_vae_config(),
+        _config(tmp_path, "mp", seed=1, mixed_precision=True, data_dir=str(tfds_data_dir)),
+        verbose=0,
+    )
     assert np.isfinite(result.metrics["loss"])
-    conv = next(layer for layer in result.model.encoder.layers if isinstance(layer, keras.layers.Conv2D))
+    conv = next(
+        layer for layer in result.model.encoder.layers if isinstance(layer, keras.layers.Conv2D)
+    )
     assert conv.dtype_policy.name == "mixed_bfloat16"  # no GPU here: bfloat16
     assert all(w.dtype == "float32" for w in result.model.weights if w.dtype != "int64")
     assert result.model.sample(2, seed=0).dtype == "float32"
@@ -40,10 +67,19 @@ def test_mixed_precision_trains_with_float32_weights_and_outputs(tmp_path, tfds_
 
 
 def test_logdir_with_other_settings_is_refused(tmp_path, tfds_data_dir, mnist_small):
-    fit("vae", small_vae_config(), _config(tmp_path, "run", seed=1, data_dir=str(tfds_data_dir)), verbose=0)
+    fit(
+        "vae",
+        small_vae_config(),
+        _config(tmp_path, "run", seed=1, data_dir=str(tfds_data_dir)),
+        verbose=0,
+    )
     with pytest.raises(ConfigError, match="other settings"):
-        fit("vae", small_vae_config(latent_dim=4), _config(tmp_path, "run", seed=1, data_dir=str(tfds_data_dir)),
-            verbose=0)
+        fit(
+            "vae",
+            small_vae_config(latent_dim=4),
+            _config(tmp_path, "run", seed=1, data_dir=str(tfds_data_dir)),
+            verbose=0,
+        )
 
 
 @pytest.mark.parametrize("field,value", [("epochs", 0), ("limit", 0), ("log_every", -1)])

@@ -4,9 +4,9 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-
 from helpers import binary_batch
 from helpers import build_small_vae
+
 from kgen.data import DatasetInfo
 from kgen.data import training_stream
 from kgen.errors import ConfigError
@@ -79,13 +79,16 @@ def test_conditional_vae_uses_the_label():
 
 
 def test_conditional_needs_labelled_data():
-    unlabelled = DatasetInfo(name="folder", image_shape=(28, 28, 1), num_classes=None,
-                             num_examples=10, split="train")
+    unlabelled = DatasetInfo(
+        name="folder", image_shape=(28, 28, 1), num_classes=None, num_examples=10, split="train"
+    )
     with pytest.raises(ConfigError, match="labels"):
         build_small_vae(unlabelled, conditional=True)
 
 
-@pytest.mark.parametrize("shape,architecture", [((32, 32, 3), "conv"), ((64, 64, 3), "conv"), ((28, 28, 1), "mlp")])
+@pytest.mark.parametrize(
+    "shape,architecture", [((32, 32, 3), "conv"), ((64, 64, 3), "conv"), ((28, 28, 1), "mlp")]
+)
 def test_networks_cover_sizes_channels_and_architectures(shape, architecture):
     info = DatasetInfo(name="x", image_shape=shape, num_classes=None, num_examples=8, split="train")
     model = build_small_vae(info, architecture=architecture)
@@ -97,7 +100,9 @@ def test_networks_cover_sizes_channels_and_architectures(shape, architecture):
 
 
 def test_unsupported_image_size_is_a_clear_error():
-    info = DatasetInfo(name="x", image_shape=(30, 30, 1), num_classes=None, num_examples=8, split="train")
+    info = DatasetInfo(
+        name="x", image_shape=(30, 30, 1), num_classes=None, num_examples=8, split="train"
+    )
     with pytest.raises(ConfigError, match="30"):
         build_small_vae(info)
 
@@ -107,24 +112,38 @@ def test_keras_archive_round_trip_gives_identical_outputs(tmp_path, conditional)
     model = build_small_vae(conditional=conditional)
     images, labels = binary_batch(num=4)
     labels = labels if conditional else None
-    model.fit(tf.data.Dataset.from_tensor_slices({"image": images, "label": binary_batch(num=4)[1]}).batch(4),
-              epochs=1, verbose=0)
+    model.fit(
+        tf.data.Dataset.from_tensor_slices(
+            {"image": images, "label": binary_batch(num=4)[1]}
+        ).batch(4),
+        epochs=1,
+        verbose=0,
+    )
     path = str(tmp_path / "vae.keras")
     model.save(path)
     loaded = keras.models.load_model(path)
     z = np.random.default_rng(0).normal(size=(4, 8)).astype("float32")
     np.testing.assert_array_equal(model.decode(z, labels).numpy(), loaded.decode(z, labels).numpy())
-    np.testing.assert_array_equal(model.reconstruct(images, labels).numpy(),
-                                  loaded.reconstruct(images, labels).numpy())
-    np.testing.assert_array_equal(model.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy(),
-                                  loaded.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy())
+    np.testing.assert_array_equal(
+        model.reconstruct(images, labels).numpy(), loaded.reconstruct(images, labels).numpy()
+    )
+    np.testing.assert_array_equal(
+        model.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy(),
+        loaded.sample(3, seed=5, labels=None if labels is None else labels[:3]).numpy(),
+    )
     assert loaded.get_config()["beta"] == model.beta
 
 
 def test_each_random_generator_has_its_own_stream():
     model = build_small_vae(seed=5)
-    states = [tuple(g.state.numpy()) for g in
-              (model.sampling.seed_generator, model.binarize_seed_generator, model.prior_seed_generator)]
+    states = [
+        tuple(g.state.numpy())
+        for g in (
+            model.sampling.seed_generator,
+            model.binarize_seed_generator,
+            model.prior_seed_generator,
+        )
+    ]
     assert len(set(states)) == 3, states
 
 
@@ -144,7 +163,9 @@ def test_elbo_and_iwae_score_the_same_binarization(monkeypatch):
 
 
 def test_non_square_images_are_a_clear_error():
-    info = DatasetInfo(name="x", image_shape=(28, 32, 1), num_classes=None, num_examples=8, split="train")
+    info = DatasetInfo(
+        name="x", image_shape=(28, 32, 1), num_classes=None, num_examples=8, split="train"
+    )
     with pytest.raises(ConfigError, match="square"):
         build_small_vae(info)
 

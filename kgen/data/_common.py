@@ -24,7 +24,9 @@ def check_positive(name: str, value: int | None) -> None:
     """Raises DataError unless `value` (the `name` setting) is None or a positive int."""
     if value is not None and (not isinstance(value, int) or value <= 0):
         flag = "--" + name.replace("_", "-")
-        raise DataError(f"{name}={value!r} is not a positive number; pass {flag} N with N >= 1 or omit it.")
+        raise DataError(
+            f"{name}={value!r} is not a positive number; pass {flag} N with N >= 1 or omit it."
+        )
 
 
 def image_shape(height: int, width: int, channels: int, image_size: int | None) -> tuple:
@@ -61,4 +63,3 @@ def square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
     image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
     # Interpolation can overshoot by a rounding error; models assume [0, 1] exactly.
     return tf.clip_by_value(image, 0.0, 1.0)
-

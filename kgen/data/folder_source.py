@@ -7,7 +7,10 @@ from pathlib import Path
 import tensorflow as tf
 from PIL import Image
 
-from kgen.data._common import DatasetInfo, check_only_train, finish_image, image_shape
+from kgen.data._common import DatasetInfo
+from kgen.data._common import check_only_train
+from kgen.data._common import finish_image
+from kgen.data._common import image_shape
 from kgen.errors import DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -24,7 +27,9 @@ def _images_in(folder: Path, recursive: bool) -> list[Path]:
 def _list_examples(folder: Path) -> tuple[list[Path], list[int] | None, list[str]]:
     """(files, labels or None, class names): sub-folders holding images are classes, sorted by name."""
     loose = _images_in(folder, recursive=False)
-    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and _images_in(d, recursive=True))
+    classes = sorted(
+        d.name for d in folder.iterdir() if d.is_dir() and _images_in(d, recursive=True)
+    )
     if classes and loose:
         raise DataError(
             f"folder {folder} has both images directly inside ({loose[0].name}, ...) and class sub-folders "
@@ -57,7 +62,9 @@ def _size_and_channels(files: list[Path]) -> tuple[set, int]:
                 sizes.add(image.size)
                 gray = gray and image.mode in _GRAY_MODES
         except OSError as error:
-            raise DataError(f"image {path} cannot be read ({error}); delete or replace it.") from error
+            raise DataError(
+                f"image {path} cannot be read ({error}); delete or replace it."
+            ) from error
     return sizes, 1 if gray else 3
 
 
@@ -79,7 +86,9 @@ def load_folder(folder: Path, split: str, *, limit=None, image_size=None):
 
     def decode(path):
         # float32 decoding scales 8- and 16-bit files alike into [0, 1].
-        image = tf.io.decode_image(tf.io.read_file(path), channels=channels, dtype=tf.float32, expand_animations=False)
+        image = tf.io.decode_image(
+            tf.io.read_file(path), channels=channels, dtype=tf.float32, expand_animations=False
+        )
         image = finish_image(image, 1.0, image_size)
         image.set_shape(shape)
         return image
@@ -88,7 +97,11 @@ def load_folder(folder: Path, split: str, *, limit=None, image_size=None):
     if labels is None:
         dataset = paths.map(lambda p: {"image": decode(p)}, num_parallel_calls=tf.data.AUTOTUNE)
     else:
-        pairs = tf.data.Dataset.zip(paths, tf.data.Dataset.from_tensor_slices(tf.constant(labels, tf.int32)))
-        dataset = pairs.map(lambda p, y: {"image": decode(p), "label": y}, num_parallel_calls=tf.data.AUTOTUNE)
+        pairs = tf.data.Dataset.zip(
+            paths, tf.data.Dataset.from_tensor_slices(tf.constant(labels, tf.int32))
+        )
+        dataset = pairs.map(
+            lambda p, y: {"image": decode(p), "label": y}, num_parallel_calls=tf.data.AUTOTUNE
+        )
     num_classes = len(classes) if labels is not None else None
     return dataset, DatasetInfo(folder.resolve().name, shape, num_classes, len(files), split)

@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from kgen.data._common import DatasetInfo, check_only_train, finish_image, image_shape
+from kgen.data._common import DatasetInfo
+from kgen.data._common import check_only_train
+from kgen.data._common import finish_image
+from kgen.data._common import image_shape
 from kgen.errors import DataError
 
 
@@ -24,13 +27,21 @@ def _read_arrays(path: Path, limit) -> tuple[np.ndarray, np.ndarray | None]:
             images = archive["images"][:limit]
             labels = archive["labels"][:limit] if "labels" in keys else None
     except (OSError, ValueError) as error:
-        raise DataError(f"{path} cannot be read as an .npz ({error}); write it with numpy.savez.") from error
+        raise DataError(
+            f"{path} cannot be read as an .npz ({error}); write it with numpy.savez."
+        ) from error
     if images.ndim == 3:
         images = images[..., None]  # greyscale [N, H, W]: models expect a channel axis
     if images.ndim != 4 or len(images) == 0:
-        raise DataError(f"'images' in {path} has shape {images.shape}; it must be a non-empty [N, H, W] or [N, H, W, C] array.")
+        raise DataError(
+            f"'images' in {path} has shape {images.shape}; it must be a non-empty [N, H, W] or [N, H, W, C] array."
+        )
     if labels is not None:
-        if labels.shape != (len(images),) or not np.issubdtype(labels.dtype, np.integer) or labels.min() < 0:
+        if (
+            labels.shape != (len(images),)
+            or not np.issubdtype(labels.dtype, np.integer)
+            or labels.min() < 0
+        ):
             raise DataError(
                 f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; it must hold "
                 f"{len(images)} non-negative integers, one per image (or be left out)."
@@ -43,7 +54,9 @@ def _pixel_scale(images: np.ndarray, path: Path) -> float:
     low, high = images.min(), images.max()
     if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
         if low < 0 or high > 255:
-            raise DataError(f"integer 'images' in {path} range over [{low}, {high}]; store uint8 pixels in 0..255.")
+            raise DataError(
+                f"integer 'images' in {path} range over [{low}, {high}]; store uint8 pixels in 0..255."
+            )
         return 255.0 if images.dtype != bool else 1.0
     if np.issubdtype(images.dtype, np.floating) and 0.0 <= low and high <= 1.0:
         return 1.0
@@ -66,7 +79,9 @@ def load_npz(path: Path, split: str, *, limit=None, image_size=None):
         example["image"] = finish_image(example["image"], scale, image_size)
         return example
 
-    dataset = tf.data.Dataset.from_tensor_slices(tensors).map(convert, num_parallel_calls=tf.data.AUTOTUNE)
+    dataset = tf.data.Dataset.from_tensor_slices(tensors).map(
+        convert, num_parallel_calls=tf.data.AUTOTUNE
+    )
     height, width, channels = images.shape[1:]
     shape = image_shape(height, width, channels, image_size)
     num_classes = int(labels.max()) + 1 if labels is not None else None

@@ -72,7 +72,9 @@ def _count(dataset: tf.data.Dataset) -> int:
     return int(dataset.reduce(tf.constant(0, tf.int64), lambda count, _: count + 1))
 
 
-def evaluation_batches(dataset: tf.data.Dataset, global_batch_size: int, *, cache: bool = True) -> tf.data.Dataset:
+def evaluation_batches(
+    dataset: tf.data.Dataset, global_batch_size: int, *, cache: bool = True
+) -> tf.data.Dataset:
     """cache -> batch(global_batch_size), keeping the last partial batch -> prefetch.
 
     Evaluation must see every example once, so the remainder is not dropped.
@@ -88,7 +90,9 @@ def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
     Raises DataError when the data does not fill even one batch.
     """
     if global_batch_size < 1:
-        raise DataError(f"batch size {global_batch_size} is not positive; pass --batch-size N with N >= 1.")
+        raise DataError(
+            f"batch size {global_batch_size} is not positive; pass --batch-size N with N >= 1."
+        )
     if num_examples < global_batch_size:
         raise DataError(
             f"{num_examples} examples do not fill one batch of {global_batch_size}; "

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from kgen.data import folder_source, npz_source, tfds_source
-from kgen.data._common import DatasetInfo, check_positive
+from kgen.data import folder_source
+from kgen.data import npz_source
+from kgen.data import tfds_source
+from kgen.data._common import DatasetInfo
+from kgen.data._common import check_positive
 from kgen.errors import DataError
 
 __all__ = ["DatasetInfo", "load_source"]
@@ -21,7 +24,12 @@ __all__ = ["DatasetInfo", "load_source"]
 
 def _looks_like_path(spec: str) -> bool:
     """True if the user evidently meant a path rather than a bare TFDS name."""
-    return os.sep in spec or "/" in spec or spec.startswith(("~", ".")) or spec.lower().endswith(".npz")
+    return (
+        os.sep in spec
+        or "/" in spec
+        or spec.startswith(("~", "."))
+        or spec.lower().endswith(".npz")
+    )
 
 
 def load_source(
@@ -59,7 +67,11 @@ def load_source(
             return folder_source.load_folder(path, split, limit=limit, image_size=image_size)
         if path.suffix.lower() == ".npz":
             return npz_source.load_npz(path, split, limit=limit, image_size=image_size)
-        raise DataError(f"{spec!r} is a file but not an .npz; pass a TFDS name, a folder of png/jpg images or an .npz with an 'images' array.")
+        raise DataError(
+            f"{spec!r} is a file but not an .npz; pass a TFDS name, a folder of png/jpg images or an .npz with an 'images' array."
+        )
     if spec.lower().endswith(".npz"):
         raise DataError(f"no .npz file at {path}; check the path.")
-    return tfds_source.load_tfds(spec, split, data_dir=data_dir, manual_dir=manual_dir, limit=limit, image_size=image_size)
+    return tfds_source.load_tfds(
+        spec, split, data_dir=data_dir, manual_dir=manual_dir, limit=limit, image_size=image_size
+    )

@@ -19,7 +19,9 @@ import requests
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from kgen.data._common import DatasetInfo, finish_image, image_shape
+from kgen.data._common import DatasetInfo
+from kgen.data._common import finish_image
+from kgen.data._common import image_shape
 from kgen.errors import DataError
 
 # Largest stored pixel value, for datasets whose integer Image feature does not span the
@@ -86,7 +88,11 @@ def _offline_hint(builder) -> str:
             f"(downloadable from {', '.join(u for _, u in files)})"
         )
     elif builder.MANUAL_DOWNLOAD_INSTRUCTIONS:
-        what = "place the files TFDS asks for (" + " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split()) + ")"
+        what = (
+            "place the files TFDS asks for ("
+            + " ".join(builder.MANUAL_DOWNLOAD_INSTRUCTIONS.split())
+            + ")"
+        )
     else:
         what = f"place the raw files the TFDS '{name}' builder downloads"
     return f"{what} in a directory DIR or DIR/{name}, then pass --manual-dir DIR or set KGEN_MANUAL_DIR=DIR"
@@ -141,7 +147,9 @@ def _first_feature(features, kind):
     return next((key for key, feature in features.items() if isinstance(feature, kind)), None)
 
 
-def load_tfds(name: str, split: str, *, data_dir=None, manual_dir=None, limit=None, image_size=None):
+def load_tfds(
+    name: str, split: str, *, data_dir=None, manual_dir=None, limit=None, image_size=None
+):
     """Loads split `split` of TFDS dataset `name` as {"image", ["label"]} dicts; see load_source."""
     try:
         builder = tfds.builder(name, data_dir=data_dir)
@@ -155,10 +163,14 @@ def load_tfds(name: str, split: str, *, data_dir=None, manual_dir=None, limit=No
     label_key = _first_feature(features, tfds.features.ClassLabel)
     # Checked before preparing, so that an unusable dataset is not downloaded for nothing.
     if image_key is None:
-        raise DataError(f"TFDS dataset {name!r} has no Image feature; kgen needs an image dataset such as mnist or cifar10.")
+        raise DataError(
+            f"TFDS dataset {name!r} has no Image feature; kgen needs an image dataset such as mnist or cifar10."
+        )
     height, width, channels = features[image_key].shape
     if image_size is None and (height is None or width is None):
-        raise DataError(f"TFDS dataset {name!r} has images of varying sizes; pass --image-size N to crop and resize them to N x N.")
+        raise DataError(
+            f"TFDS dataset {name!r} has images of varying sizes; pass --image-size N to crop and resize them to N x N."
+        )
 
     _prepare(builder, resolve_manual_dir(manual_dir, builder.name))
 
@@ -166,7 +178,9 @@ def load_tfds(name: str, split: str, *, data_dir=None, manual_dir=None, limit=No
     try:
         split_size = builder.info.splits[split].num_examples
     except (KeyError, ValueError) as error:
-        raise DataError(f"split {split!r} does not exist for TFDS dataset {name!r}; available splits: {available}.") from error
+        raise DataError(
+            f"split {split!r} does not exist for TFDS dataset {name!r}; available splits: {available}."
+        ) from error
     read_split, num_examples = split, split_size
     if limit is not None and limit < split_size:
         # Slicing lets TFDS read only the first records; a plain name is wrapped, TFDS

@@ -18,6 +18,4 @@ def gaussian_kl_to_standard_normal(mean, log_variance):
 
     The closed form 0.5 * sum(mu^2 + sigma^2 - log sigma^2 - 1), one value per example.
     """
-    return 0.5 * ops.sum(
-        ops.square(mean) + ops.exp(log_variance) - log_variance - 1.0, axis=-1
-    )
+    return 0.5 * ops.sum(ops.square(mean) + ops.exp(log_variance) - log_variance - 1.0, axis=-1)

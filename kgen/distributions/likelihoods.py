@@ -103,9 +103,7 @@ class DiscretizedLogisticLikelihood(_EightBitLevels):
         # Where the bin mass underflows, use the density at the bin centre times its width.
         mid = inv_scale * centred
         log_density_mid = mid - log_scale - 2.0 * ops.softplus(mid)
-        log_mass_interior = ops.where(
-            mass > 1e-5, ops.log(mass), log_density_mid - math.log(127.5)
-        )
+        log_mass_interior = ops.where(mass > 1e-5, ops.log(mass), log_density_mid - math.log(127.5))
         per_pixel = ops.where(
             targets < -0.999,
             log_cdf_upper,
@@ -158,7 +156,5 @@ LIKELIHOODS = {
 def get_likelihood(name):
     """The likelihood registered under `name` ("bernoulli", "logistic" or "categorical")."""
     if name not in LIKELIHOODS:
-        raise ValueError(
-            f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}."
-        )
+        raise ValueError(f"Unknown likelihood {name!r}; expected one of {sorted(LIKELIHOODS)}.")
     return LIKELIHOODS[name]()

@@ -42,8 +42,11 @@ class ClassifierFeatures:
         self._loaded = loaded  # keeps the signature's variables alive
         self._classify = classify
         self.image_shape = tuple(classify.structured_input_signature[1]["images"].shape[1:])
-        self.description = {"name": "domain_classifier", "saved_model": os.path.abspath(self.path),
-                            **(description or {})}
+        self.description = {
+            "name": "domain_classifier",
+            "saved_model": os.path.abspath(self.path),
+            **(description or {}),
+        }
 
     def _features_and_labels(self, images, batch_size=500):
         images = np.asarray(images, np.float32)
@@ -92,7 +95,9 @@ class InceptionFeatures:
 
         try:
             self.network = keras.applications.InceptionV3(
-                include_top=False, pooling="avg", weights=weights or "imagenet",
+                include_top=False,
+                pooling="avg",
+                weights=weights or "imagenet",
                 input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3),
             )
         except Exception as error:  # no network, a bad file: one message either way
@@ -103,8 +108,12 @@ class InceptionFeatures:
                 "or use the domain classifier (--features classifier), which works offline."
             ) from None
         self._embed = tf.function(self._embed_batch)
-        self.description = {"name": "inception_v3", "weights": weights or "imagenet",
-                            "input_size": INCEPTION_SIZE, "feature_dim": 2048}
+        self.description = {
+            "name": "inception_v3",
+            "weights": weights or "imagenet",
+            "input_size": INCEPTION_SIZE,
+            "feature_dim": 2048,
+        }
 
     def _embed_batch(self, images):
         images = tf.image.resize(images, (INCEPTION_SIZE, INCEPTION_SIZE), method="bilinear")
@@ -115,8 +124,10 @@ class InceptionFeatures:
     def __call__(self, images, batch_size=50):
         """[N, 2048] float64 features of images in [0, 1]."""
         images = np.asarray(images, np.float32)
-        batches = [self._embed(tf.constant(images[start : start + batch_size])).numpy()
-                   for start in range(0, len(images), batch_size)]
+        batches = [
+            self._embed(tf.constant(images[start : start + batch_size])).numpy()
+            for start in range(0, len(images), batch_size)
+        ]
         return np.concatenate(batches).astype(np.float64)
 
     def measure(self, images, labels=None, split="reference"):
@@ -126,11 +137,21 @@ class InceptionFeatures:
 
 def cache_root():
     """Where kgen caches what it trains for itself: $KGEN_CACHE_DIR or ~/.cache/kgen."""
-    return os.environ.get("KGEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "kgen")
+    return os.environ.get("KGEN_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "kgen"
+    )
 
 
-def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=None, announce=None,
-                      train_limit=None, train_missing=True):
+def domain_classifier(
+    dataset,
+    *,
+    image_size=None,
+    data_dir=None,
+    manual_dir=None,
+    announce=None,
+    train_limit=None,
+    train_missing=True,
+):
     """The cached domain classifier of `dataset` (a labelled dataset), trained and exported
     on first use, as ClassifierFeatures whose description holds its test accuracy (None
     when the dataset has no test split).
@@ -141,22 +162,30 @@ def domain_classifier(dataset, *, image_size=None, data_dir=None, manual_dir=Non
     classifier not cached yet is a ConfigError instead (for callers that cannot train one).
     """
     name = safe_name(dataset)  # a folder or .npz path is a dataset too
-    name += (f"-{image_size}px" if image_size else "") + (f"-first{train_limit}" if train_limit else "")
+    name += (f"-{image_size}px" if image_size else "") + (
+        f"-first{train_limit}" if train_limit else ""
+    )
     folder = os.path.join(cache_root(), "classifiers", name)
     record_path = os.path.join(folder, CLASSIFIER_RECORD)
     if os.path.isfile(record_path):
         with open(record_path) as stream:
-            return ClassifierFeatures(os.path.join(folder, "saved_model"), description=json.load(stream))
+            return ClassifierFeatures(
+                os.path.join(folder, "saved_model"), description=json.load(stream)
+            )
     if not train_missing:
         raise ConfigError(
             f"No {dataset} domain classifier is cached in {folder} yet: train it first in a single "
             "process (`kgen eval` with the classifier features, or `kgen fit MODEL --fid-every N` "
             "without --strategy multi-worker, caches it), or pass a SavedModel from `kgen fit classifier`."
         )
-    return _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit)
+    return _train_domain_classifier(
+        dataset, folder, image_size, data_dir, manual_dir, announce, train_limit
+    )
 
 
-def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, announce, train_limit):
+def _train_domain_classifier(
+    dataset, folder, image_size, data_dir, manual_dir, announce, train_limit
+):
     from kgen.data import load_source
     from kgen.errors import DataError
     from kgen.models import ClassifierConfig
@@ -164,16 +193,26 @@ def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, 
     from kgen.training import fit
 
     if announce:
-        announce(f"Training the {dataset} domain classifier for the sample-quality metrics "
-                 f"(first use, {CLASSIFIER_EPOCHS} epochs; cached in {folder}).")
+        announce(
+            f"Training the {dataset} domain classifier for the sample-quality metrics "
+            f"(first use, {CLASSIFIER_EPOCHS} epochs; cached in {folder})."
+        )
     train_config = TrainConfig(
-        dataset=dataset, data_dir=data_dir, manual_dir=manual_dir, image_size=image_size, limit=train_limit,
-        epochs=CLASSIFIER_EPOCHS, seed=0, logdir=os.path.join(folder, "run"),
+        dataset=dataset,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+        image_size=image_size,
+        limit=train_limit,
+        epochs=CLASSIFIER_EPOCHS,
+        seed=0,
+        logdir=os.path.join(folder, "run"),
         # One device: the classifier is small, and the caller (`fit --fid-every`) makes a
         # MirroredStrategy of its own; two in one process collide even one after the other
         # ("Shape mismatch in the collective instance": both number their collectives alike).
         strategy="one-device",
-        export=os.path.join(folder, "saved_model"), checkpoint_every=0, log_every=0,
+        export=os.path.join(folder, "saved_model"),
+        checkpoint_every=0,
+        log_every=0,
     )
     # Seed 0 turns op determinism on for the whole process, which the cached classifier wants
     # (its accuracy figure is reproducible) but the caller's own run may not (no --seed): put
@@ -186,10 +225,17 @@ def _train_domain_classifier(dataset, folder, image_size, data_dir, manual_dir, 
         if not deterministic:
             tf_config.disable_op_determinism()
     classifier = ClassifierFeatures(result.export_dir)
-    record = {"trained_on": dataset, "epochs": CLASSIFIER_EPOCHS, "train_limit": train_limit,
-              "test_accuracy": None, "test_images": 0}
+    record = {
+        "trained_on": dataset,
+        "epochs": CLASSIFIER_EPOCHS,
+        "train_limit": train_limit,
+        "test_accuracy": None,
+        "test_images": 0,
+    }
     try:  # the accuracy on the whole test split, which training may have seen only part of
-        test, _ = load_source(dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size)
+        test, _ = load_source(
+            dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size
+        )
     except DataError:  # folders and .npz files have only a train split
         test = None
     if test is not None:

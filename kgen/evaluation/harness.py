@@ -7,13 +7,13 @@ import time
 from kgen import __version__
 from kgen.data import images_and_labels
 from kgen.errors import ConfigError
-from kgen.export.saved_model import find_saved_model
 from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import domain_classifier
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.sample_quality import SAMPLE_QUALITY_METRICS
 from kgen.evaluation.sample_quality import ReferenceSet
+from kgen.export.saved_model import find_saved_model
 from kgen.training.sample_quality import ImageSampler
 from kgen.utils.files import safe_name
 
@@ -38,8 +38,19 @@ def resolve_metrics(spec, model):
     return names
 
 
-def feature_extractor(features, dataset, dataset_info, *, classifier=None, inception_weights=None,
-                      image_size=None, data_dir=None, manual_dir=None, announce=None, train_missing=True):
+def feature_extractor(
+    features,
+    dataset,
+    dataset_info,
+    *,
+    classifier=None,
+    inception_weights=None,
+    image_size=None,
+    data_dir=None,
+    manual_dir=None,
+    announce=None,
+    train_missing=True,
+):
     """The extractor sample-quality metrics use.
 
     Args:
@@ -64,12 +75,30 @@ def feature_extractor(features, dataset, dataset_info, *, classifier=None, incep
             "with a labelled dataset of the same images or a classifier SavedModel, or use "
             "--features inception."
         )
-    return domain_classifier(source, image_size=image_size, data_dir=data_dir, manual_dir=manual_dir,
-                             announce=announce, train_missing=train_missing)
+    return domain_classifier(
+        source,
+        image_size=image_size,
+        data_dir=data_dir,
+        manual_dir=manual_dir,
+        announce=announce,
+        train_missing=train_missing,
+    )
 
 
-def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, seed=0,
-             batch_size=100, importance_samples=1000, jit_compile="auto", progress=None):
+def evaluate(
+    model,
+    data,
+    info,
+    *,
+    metrics,
+    extractor=None,
+    num_generated=None,
+    seed=0,
+    batch_size=100,
+    importance_samples=1000,
+    jit_compile="auto",
+    progress=None,
+):
     """Evaluate `model` against the split `data` (DatasetInfo `info`).
 
     Returns {"metrics": {name: value}, "protocol": {...}, "seconds": {...}}: likelihood
@@ -79,15 +108,21 @@ def evaluate(model, data, info, *, metrics, extractor=None, num_generated=None, 
     `progress(done)` follows the likelihood pass.
     """
     report = {"metrics": {}, "seconds": {}}
-    protocol = {"seed": seed, "reference_dataset": info.name, "reference_split": info.split,
-                "kgen_version": __version__}
+    protocol = {
+        "seed": seed,
+        "reference_dataset": info.name,
+        "reference_split": info.split,
+        "kgen_version": __version__,
+    }
     quality = [name for name in metrics if name in SAMPLE_QUALITY_METRICS]
     if LIKELIHOOD in metrics and quality:
         data = data.cache()  # both passes read the split; read it from its source once
     if LIKELIHOOD in metrics:
         figures = evaluate_likelihood(model, data, info, batch_size, importance_samples, progress)
-        protocol["likelihood"] = {"num_images": figures.pop("num_images"),
-                                  "importance_samples": importance_samples}
+        protocol["likelihood"] = {
+            "num_images": figures.pop("num_images"),
+            "importance_samples": importance_samples,
+        }
         report["seconds"]["likelihood"] = figures.pop("seconds")
         report["metrics"].update(figures)
     if quality:

@@ -35,8 +35,16 @@ def load_model(path):
     return keras.models.load_model(archive), {}
 
 
-def load_split(trained_with, split, *, dataset=None, image_size=None, data_dir=None, manual_dir=None,
-               limit=None):
+def load_split(
+    trained_with,
+    split,
+    *,
+    dataset=None,
+    image_size=None,
+    data_dir=None,
+    manual_dir=None,
+    limit=None,
+):
     """(dataset, DatasetInfo, data settings) of `split` for a model loaded by `load_model`:
     each data setting given, else the one it was trained with (`trained_with`).
 
@@ -48,8 +56,10 @@ def load_split(trained_with, split, *, dataset=None, image_size=None, data_dir=N
     dataset = dataset or trained_with.get("dataset")
     if dataset is None:
         raise ConfigError("Pass --dataset: a SavedModel does not record what it was trained on.")
-    settings = dict(data_dir=data_dir or trained_with.get("data_dir"),
-                    manual_dir=manual_dir or trained_with.get("manual_dir"),
-                    image_size=image_size or trained_with.get("image_size"))
+    settings = dict(
+        data_dir=data_dir or trained_with.get("data_dir"),
+        manual_dir=manual_dir or trained_with.get("manual_dir"),
+        image_size=image_size or trained_with.get("image_size"),
+    )
     data, info = load_source(dataset, split, limit=limit, **settings)
     return data, info, {"dataset": dataset, **settings}

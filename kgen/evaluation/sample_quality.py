@@ -35,13 +35,23 @@ class ReferenceSet:
         if "fid" in metrics:
             results["fid"] = frechet_distance(self.features, features)
         if "kid" in metrics:
-            mean, std = kernel_distance(self.features, features, num_subsets=KID_SUBSETS,
-                                        subset_size=KID_SUBSET_SIZE, seed=seed)
+            mean, std = kernel_distance(
+                self.features,
+                features,
+                num_subsets=KID_SUBSETS,
+                subset_size=KID_SUBSET_SIZE,
+                seed=seed,
+            )
             results["kid"] = {"mean": mean, "std": std}
         if "precision" in metrics or "recall" in metrics:
             precision, recall = precision_recall(self.features, features, k=PRECISION_RECALL_K)
-            results.update({name: value for name, value in (("precision", precision), ("recall", recall))
-                            if name in metrics})
+            results.update(
+                {
+                    name: value
+                    for name, value in (("precision", precision), ("recall", recall))
+                    if name in metrics
+                }
+            )
         return results
 
     def protocol(self, num_generated):
@@ -50,7 +60,10 @@ class ReferenceSet:
             "feature_extractor": self.extractor_protocol,
             "num_generated": num_generated,
             "num_reference": self.num_images,
-            "kid": {"kernel": "(x.y / d + 1)^3", "subsets": KID_SUBSETS,
-                    "subset_size": min(KID_SUBSET_SIZE, self.num_images, num_generated)},
+            "kid": {
+                "kernel": "(x.y / d + 1)^3",
+                "subsets": KID_SUBSETS,
+                "subset_size": min(KID_SUBSET_SIZE, self.num_images, num_generated),
+            },
             "precision_recall": {"k": PRECISION_RECALL_K},
         }

@@ -21,10 +21,14 @@ def model_from_run(run_dir):
     record = run.record
     family = get_family(record["family"])
     model_config = family.config_class(**record["model_config"])
-    info = DatasetInfo(**{**record["dataset"], "image_shape": tuple(record["dataset"]["image_shape"])})
+    info = DatasetInfo(
+        **{**record["dataset"], "image_shape": tuple(record["dataset"]["image_shape"])}
+    )
     fields = {f.name for f in dataclasses.fields(TrainConfig)}
     train_config = TrainConfig(**{k: v for k, v in record["train_config"].items() if k in fields})
-    model = build_model(family, model_config, info, record["seed"], make_strategy("one-device"), train_config)
+    model = build_model(
+        family, model_config, info, record["seed"], make_strategy("one-device"), train_config
+    )
     state = TrainingState(model, run.checkpoint_dir)
     if state.restore_weights() is None:
         raise ModelNotFound(f"{run_dir!r} has no checkpoint yet; train it with `kgen fit` first.")

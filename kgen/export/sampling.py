@@ -17,13 +17,17 @@ def sample_saved_model(path, num, seed, labels=None):
             raise ConfigError(f"--labels: {problem}.")
     loaded = load_saved_model(path)
     if "sample" not in loaded.signatures:
-        raise ConfigError(f"The SavedModel at {path!r} has no `sample` signature; was it written by kgen?")
+        raise ConfigError(
+            f"The SavedModel at {path!r} has no `sample` signature; was it written by kgen?"
+        )
     signature = loaded.signatures["sample"]
     inputs = {"num": tf.constant(num, tf.int32), "seed": tf.constant(seed, tf.int64)}
     expects_labels = "labels" in signature.structured_input_signature[1]
     if expects_labels:
         if labels is None:
-            raise ConfigError("This model is class-conditional: pass --labels, e.g. --labels 0,1,2.")
+            raise ConfigError(
+                "This model is class-conditional: pass --labels, e.g. --labels 0,1,2."
+            )
         inputs["labels"] = tf.constant(labels, tf.int32)
     elif labels is not None:
         raise ConfigError("This model is not class-conditional: leave out --labels.")

@@ -22,7 +22,9 @@ METADATA = os.path.join("assets.extra", "kgen.json")
 
 
 def _signature_function(endpoint, name):
-    specs = [tf.TensorSpec(shape, dtype, name=arg) for arg, (shape, dtype) in endpoint.inputs.items()]
+    specs = [
+        tf.TensorSpec(shape, dtype, name=arg) for arg, (shape, dtype) in endpoint.inputs.items()
+    ]
     arg_names = list(endpoint.inputs)
 
     def run(*args):

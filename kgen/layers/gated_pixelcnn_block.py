@@ -37,8 +37,9 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         num_classes: number of labels for class conditioning, or None.
     """
 
-    def __init__(self, filters, kernel_size=3, mask_type="B", color_channels=1, num_classes=None,
-                 **kwargs):
+    def __init__(
+        self, filters, kernel_size=3, mask_type="B", color_channels=1, num_classes=None, **kwargs
+    ):
         super().__init__(**kwargs)
         # === Config ===
         self.filters = filters
@@ -49,16 +50,26 @@ class GatedPixelCNNBlock(keras.layers.Layer):
         self.residual = mask_type == "B"
         # === Layers ===
         width = 2 * filters
-        self.vertical_conv = MaskedConv2D(width, kernel_size, mask_type, stack="vertical",
-                                          name="vertical_conv")
-        self.horizontal_conv = MaskedConv2D(width, kernel_size, mask_type, stack="horizontal",
-                                            color_channels=color_channels, name="horizontal_conv")
+        self.vertical_conv = MaskedConv2D(
+            width, kernel_size, mask_type, stack="vertical", name="vertical_conv"
+        )
+        self.horizontal_conv = MaskedConv2D(
+            width,
+            kernel_size,
+            mask_type,
+            stack="horizontal",
+            color_channels=color_channels,
+            name="horizontal_conv",
+        )
         # The vertical features carry nothing from the current row, so the link needs no
         # colour mask (one colour group: a plain 1x1 convolution).
         self.link = MaskedConv2D(width, 1, "B", name="link")
-        self.skip_conv = MaskedConv2D(filters, 1, "B", color_channels=color_channels, name="skip_conv")
-        self.residual_conv = MaskedConv2D(filters, 1, "B", color_channels=color_channels,
-                                          name="residual_conv")
+        self.skip_conv = MaskedConv2D(
+            filters, 1, "B", color_channels=color_channels, name="skip_conv"
+        )
+        self.residual_conv = MaskedConv2D(
+            filters, 1, "B", color_channels=color_channels, name="residual_conv"
+        )
         self.label_bias = (
             keras.layers.Embedding(num_classes, width, name="label_bias") if num_classes else None
         )
@@ -78,8 +89,9 @@ class GatedPixelCNNBlock(keras.layers.Layer):
     def call(self, inputs, labels=None):
         vertical, horizontal = inputs
         vertical_features, vertical_out = self.vertical(vertical, self.vertical_conv, labels)
-        horizontal_out, skip = self.horizontal(horizontal, vertical_features, self.horizontal_conv,
-                                               labels)
+        horizontal_out, skip = self.horizontal(
+            horizontal, vertical_features, self.horizontal_conv, labels
+        )
         return [vertical_out, horizontal_out, skip]
 
     def vertical(self, vertical, conv, labels=None):

@@ -64,9 +64,18 @@ class MaskedConv2D(keras.layers.Layer):
         kernel_initializer, bias_initializer: as in `keras.layers.Conv2D`.
     """
 
-    def __init__(self, filters, kernel_size, mask_type="B", stack="full", color_channels=1,
-                 use_bias=True, kernel_initializer="glorot_uniform", bias_initializer="zeros",
-                 **kwargs):
+    def __init__(
+        self,
+        filters,
+        kernel_size,
+        mask_type="B",
+        stack="full",
+        color_channels=1,
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        bias_initializer="zeros",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not isinstance(filters, int) or filters <= 0:
             raise ValueError(f"`filters` must be a positive int. Received: filters={filters!r}")
@@ -76,7 +85,9 @@ class MaskedConv2D(keras.layers.Layer):
                 f"Received: kernel_size={kernel_size!r}"
             )
         if mask_type not in MASK_TYPES:
-            raise ValueError(f"`mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}")
+            raise ValueError(
+                f"`mask_type` must be one of {MASK_TYPES}. Received: mask_type={mask_type!r}"
+            )
         if stack not in STACKS:
             raise ValueError(f"`stack` must be one of {STACKS}. Received: stack={stack!r}")
         if not isinstance(color_channels, int) or color_channels <= 0:
@@ -123,7 +134,9 @@ class MaskedConv2D(keras.layers.Layer):
                 f"multiple of {self.color_channels} features. Received: {in_features}"
             )
         shape = self.kernel_shape_2d + (in_features, self.filters)
-        self.kernel = self.add_weight(name="kernel", shape=shape, initializer=self.kernel_initializer)
+        self.kernel = self.add_weight(
+            name="kernel", shape=shape, initializer=self.kernel_initializer
+        )
         self.bias = (
             self.add_weight(name="bias", shape=(self.filters,), initializer=self.bias_initializer)
             if self.use_bias

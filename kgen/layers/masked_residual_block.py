@@ -37,7 +37,9 @@ class MaskedResidualBlock(keras.layers.Layer):
         # === Layers ===
         inner = filters // 2
         self.reduce = MaskedConv2D(inner, 1, "B", color_channels=color_channels, name="reduce")
-        self.conv = MaskedConv2D(inner, kernel_size, "B", color_channels=color_channels, name="conv")
+        self.conv = MaskedConv2D(
+            inner, kernel_size, "B", color_channels=color_channels, name="conv"
+        )
         self.expand = MaskedConv2D(filters, 1, "B", color_channels=color_channels, name="expand")
         self.label_bias = (
             keras.layers.Embedding(num_classes, inner, name="label_bias") if num_classes else None
@@ -77,4 +79,3 @@ class MaskedResidualBlock(keras.layers.Layer):
             }
         )
         return config
-

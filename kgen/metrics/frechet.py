@@ -15,7 +15,9 @@ def _feature_matrix(features, name, min_rows, hint=""):
 
 def _feature_pair(features_a, features_b, names, min_rows, hint=""):
     """Two feature sets as float64 [N, D] and [M, D] arrays with one D, or a ValueError."""
-    arrays = [_feature_matrix(f, name, min_rows, hint) for f, name in zip((features_a, features_b), names)]
+    arrays = [
+        _feature_matrix(f, name, min_rows, hint) for f, name in zip((features_a, features_b), names)
+    ]
     if arrays[0].shape[1] != arrays[1].shape[1]:
         raise ValueError(
             f"feature dimensions differ: {names[0]} has shape {arrays[0].shape}, "
@@ -79,9 +81,16 @@ def frechet_distance_from_moments(mean_a, cov_a, mean_b, cov_b):
     cov_a, cov_b = (np.asarray(c, dtype=np.float64) for c in (cov_a, cov_b))
     dim = mean_a.shape[0] if mean_a.ndim == 1 else None
     expected = {"mean_a": (dim,), "mean_b": (dim,), "cov_a": (dim, dim), "cov_b": (dim, dim)}
-    received = {"mean_a": mean_a.shape, "mean_b": mean_b.shape, "cov_a": cov_a.shape, "cov_b": cov_b.shape}
+    received = {
+        "mean_a": mean_a.shape,
+        "mean_b": mean_b.shape,
+        "cov_a": cov_a.shape,
+        "cov_b": cov_b.shape,
+    }
     if dim is None or received != expected:
-        raise ValueError(f"expected means of shape [D] and covariances [D, D] with one D, got shapes {received}")
+        raise ValueError(
+            f"expected means of shape [D] and covariances [D, D] with one D, got shapes {received}"
+        )
     sqrt_a = symmetric_sqrt(cov_a)
     product = sqrt_a @ cov_b @ sqrt_a
     eigenvalues = np.linalg.eigvalsh((product + product.T) / 2)
@@ -102,5 +111,7 @@ def frechet_distance(features_a, features_b):
     Returns:
         The distance as a float, >= 0.
     """
-    features_a, features_b = _feature_pair(features_a, features_b, ("features_a", "features_b"), min_rows=2)
+    features_a, features_b = _feature_pair(
+        features_a, features_b, ("features_a", "features_b"), min_rows=2
+    )
     return frechet_distance_from_moments(*feature_moments(features_a), *feature_moments(features_b))

@@ -65,14 +65,18 @@ def kernel_distance(features_a, features_b, num_subsets=100, subset_size=1000, s
     if num_subsets < 1:
         raise ValueError(f"num_subsets must be >= 1, got {num_subsets}")
     if subset_size < 2:
-        raise ValueError(f"subset_size must be >= 2 (the estimator pairs distinct rows), got {subset_size}")
+        raise ValueError(
+            f"subset_size must be >= 2 (the estimator pairs distinct rows), got {subset_size}"
+        )
     size = min(subset_size, features_a.shape[0], features_b.shape[0])
     rng = np.random.default_rng(seed)
-    estimates = np.array([
-        _unbiased_mmd2(
-            features_a[rng.choice(features_a.shape[0], size, replace=False)],
-            features_b[rng.choice(features_b.shape[0], size, replace=False)],
-        )
-        for _ in range(num_subsets)
-    ])
+    estimates = np.array(
+        [
+            _unbiased_mmd2(
+                features_a[rng.choice(features_a.shape[0], size, replace=False)],
+                features_b[rng.choice(features_b.shape[0], size, replace=False)],
+            )
+            for _ in range(num_subsets)
+        ]
+    )
     return float(estimates.mean()), float(estimates.std())

@@ -35,7 +35,7 @@ def _fraction_inside(queries, centres, squared_radii, batch_size):
     norms = np.sum(centres * centres, axis=1)
     inside = 0
     for start in range(0, queries.shape[0], batch_size):
-        squared = _squared_distances(queries[start:start + batch_size], centres, norms)
+        squared = _squared_distances(queries[start : start + batch_size], centres, norms)
         inside += int(np.count_nonzero(np.any(squared <= squared_radii[None, :], axis=1)))
     return inside / queries.shape[0]
 

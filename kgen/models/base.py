@@ -29,7 +29,9 @@ class GenerativeModel(KgenModel):
         if self.latent_dim is None:
             raise NotImplementedError(f"{type(self).__name__} must implement `sample`.")
         num = self.sample_count(num, labels)
-        z = keras.random.normal((num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator))
+        z = keras.random.normal(
+            (num, self.latent_dim), seed=resolve_seed(seed, self.prior_seed_generator)
+        )
         return self.decode(z, labels)
 
     def log_likelihood(self, images, labels=None):
@@ -56,7 +58,9 @@ class GenerativeModel(KgenModel):
     def image_summaries(self, images, labels=None):
         """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
         num = ops.shape(images)[0]
-        return {"samples": self.sample(num, seed=self.summary_seed, labels=self.summary_labels(num))}
+        return {
+            "samples": self.sample(num, seed=self.summary_seed, labels=self.summary_labels(num))
+        }
 
     # --- Generator versions, for families that keep several sets of generator weights ---
 
@@ -72,8 +76,11 @@ class GenerativeModel(KgenModel):
 
     def check_generator_version(self, version):
         if version not in self.generator_versions:
-            have = (f"it has {', '.join(self.generator_versions)}" if self.generator_versions
-                    else "it samples with one set of weights")
+            have = (
+                f"it has {', '.join(self.generator_versions)}"
+                if self.generator_versions
+                else "it samples with one set of weights"
+            )
             raise ValueError(f"{type(self).__name__} has no {version!r} generator; {have}.")
 
     # --- Latent space, for families that have one (plots read it through these) ---

@@ -83,7 +83,10 @@ class DomainClassifier(KgenModel):
         def features(images):
             return {"features": self.features(images)}
 
-        return {"classify": Endpoint(classify, image_spec), "features": Endpoint(features, image_spec)}
+        return {
+            "classify": Endpoint(classify, image_spec),
+            "features": Endpoint(features, image_spec),
+        }
 
     def get_config(self):
         return self.config_with()

@@ -22,9 +22,15 @@ class ClassifierConfig(CheckedSettings):
     """Hyperparameters of the domain classifier; defaults reach 99% test accuracy on MNIST in
     5 epochs (99.19%, docs/results.md)."""
 
-    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.", at_least(1))
-    feature_units: int = setting(128, "Size of the feature vector the sample-quality metrics use.", at_least(1))
-    dropout: float = setting(0.3, "Dropout rate before the feature and logit layers.", unit_interval())
+    base_filters: int = setting(
+        32, "Filters of the first conv stage; doubled at each stage.", at_least(1)
+    )
+    feature_units: int = setting(
+        128, "Size of the feature vector the sample-quality metrics use.", at_least(1)
+    )
+    dropout: float = setting(
+        0.3, "Dropout rate before the feature and logit layers.", unit_interval()
+    )
     learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
 
 
@@ -42,7 +48,9 @@ def build_classifier(config, dataset_info, seed=None, jit_compile=False):
             feature_units=config.feature_units,
             dropout=config.dropout,
         ),
-        head=build_classifier_head(config.feature_units, dataset_info.num_classes, dropout=config.dropout),
+        head=build_classifier_head(
+            config.feature_units, dataset_info.num_classes, dropout=config.dropout
+        ),
     )
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), jit_compile=jit_compile)
     return model

@@ -3,6 +3,7 @@
 import dataclasses
 import math
 import numbers
+import types
 import typing
 
 from kgen.errors import ConfigError
@@ -14,8 +15,8 @@ class Range:
     closed unless `min_open`/`max_open` says otherwise. The CLI turns it into a
     click.IntRange/FloatRange and `check_settings` enforces it for the Python API."""
 
-    min: typing.Optional[float] = None
-    max: typing.Optional[float] = None
+    min: float | None = None
+    max: float | None = None
     min_open: bool = False
     max_open: bool = False
 
@@ -66,10 +67,17 @@ def flag_name(field_name):
     return "--" + field_name.replace("_", "-")
 
 
+def without_none(annotation):
+    """The type an optional setting holds when set: `int` for `int | None` (or
+    `Optional[int]`); any other annotation as it is."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return next(a for a in typing.get_args(annotation) if a is not type(None))
+    return annotation
+
+
 def numeric_type(annotation):
-    """int or float for a numeric setting's annotation (Optional[...] unwrapped), else None."""
-    if typing.get_origin(annotation) is typing.Union:
-        annotation = next(a for a in typing.get_args(annotation) if a is not type(None))
+    """int or float for a numeric setting's annotation (None unwrapped), else None."""
+    annotation = without_none(annotation)
     return annotation if annotation in (int, float) else None
 
 
@@ -90,7 +98,9 @@ def check_settings(settings):
         expected = numbers.Integral if kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, expected):
             noun = "a whole number" if kind is int else "a number"
-            raise ConfigError(f"{flag_name(field.name)} must be {noun} {_phrase(bounds)}; got {value!r}.")
+            raise ConfigError(
+                f"{flag_name(field.name)} must be {noun} {_phrase(bounds)}; got {value!r}."
+            )
         if math.isnan(value) or value not in bounds:
             raise ConfigError(f"{flag_name(field.name)} must be {_phrase(bounds)}; got {value!r}.")
 

@@ -11,8 +11,8 @@ import keras
 from keras import ops
 
 from kgen.models import tensorflow_steps
-from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
+from kgen.models.kgen_model import Endpoint
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -66,13 +66,25 @@ class GAN(GenerativeModel):
     sublayer_arguments = ("generator", "discriminator")
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake")
 
-    def __init__(self, generator, discriminator, loss="non-saturating", d_steps=1,
-                 label_smoothing=0.0, ema_decay=0.999, num_classes=None, seed=None, **kwargs):
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        loss="non-saturating",
+        d_steps=1,
+        label_smoothing=0.0,
+        ema_decay=0.999,
+        num_classes=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if loss not in GENERATOR_LOSSES:
             raise ValueError(f"`loss` must be one of {GENERATOR_LOSSES}. Received: loss={loss!r}")
         if not isinstance(d_steps, int) or d_steps < 1:
-            raise ValueError(f"`d_steps` must be an int of at least 1. Received: d_steps={d_steps!r}")
+            raise ValueError(
+                f"`d_steps` must be an int of at least 1. Received: d_steps={d_steps!r}"
+            )
         if not 0.0 <= label_smoothing < 1.0:
             raise ValueError(f"`label_smoothing` must be in [0, 1). Received: {label_smoothing}")
         if not 0.0 <= ema_decay < 1.0:
@@ -96,7 +108,9 @@ class GAN(GenerativeModel):
         # the trainable parameter count.
         self.ema_generator.trainable = False
         self.sampling_generator = "ema"
-        self.latent_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 0), name="latent_seed")
+        self.latent_seed_generator = keras.random.SeedGenerator(
+            sub_seed(seed, 0), name="latent_seed"
+        )
         self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="prior_seed")
         # === Metrics ===
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
@@ -112,7 +126,8 @@ class GAN(GenerativeModel):
         super().compile(optimizer=g_optimizer, **kwargs)
         self.g_optimizer = self.optimizer  # wrapped for loss scaling under mixed_float16
         if self.dtype_policy.name == "mixed_float16" and not isinstance(
-                d_optimizer, keras.optimizers.LossScaleOptimizer):
+            d_optimizer, keras.optimizers.LossScaleOptimizer
+        ):
             d_optimizer = keras.optimizers.LossScaleOptimizer(d_optimizer)
         self.d_optimizer = d_optimizer
         # Now, inside the strategy scope the builder runs in: Keras builds only `optimizer`
@@ -144,7 +159,9 @@ class GAN(GenerativeModel):
     def draw_latent(self, num, seed=None):
         """z ~ N(0, I), [num, latent_dim], for training steps (sampling draws from the prior
         generator, as `GenerativeModel.sample` does)."""
-        return keras.random.normal((num, self.latent_dim), seed=resolve_seed(seed, self.latent_seed_generator))
+        return keras.random.normal(
+            (num, self.latent_dim), seed=resolve_seed(seed, self.latent_seed_generator)
+        )
 
     generator_versions = ("ema", "raw")
 
@@ -170,8 +187,9 @@ class GAN(GenerativeModel):
     def call(self, inputs, labels=None, training=False):
         """Discriminator scores of a batch of images in [0, 1] (or a batch dict)."""
         images, batch_labels = self.unpack(inputs)
-        return self.score(self.to_network_range(images), batch_labels if labels is None else labels,
-                          training)
+        return self.score(
+            self.to_network_range(images), batch_labels if labels is None else labels, training
+        )
 
     def score(self, network_images, labels=None, training=False):
         """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
@@ -242,6 +260,11 @@ class GAN(GenerativeModel):
         return {"generate": Endpoint(generate, inputs), "sample": self.sample_endpoint()}
 
     def get_config(self):
-        return self.config_with(loss=self.generator_loss, d_steps=self.d_steps,
-                                label_smoothing=self.label_smoothing, ema_decay=self.ema_decay,
-                                num_classes=self.num_classes, seed=self.seed)
+        return self.config_with(
+            loss=self.generator_loss,
+            d_steps=self.d_steps,
+            label_smoothing=self.label_smoothing,
+            ema_decay=self.ema_decay,
+            num_classes=self.num_classes,
+            seed=self.seed,
+        )

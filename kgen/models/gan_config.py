@@ -25,11 +25,14 @@ class _AdversarialConfig(CheckedSettings):
 
     latent_dim: int = setting(100, "Size of the latent code z.", at_least(1))
     base_filters: int = setting(
-        64, "Filters of the discriminator's first stage (and the generator's last); doubled per stage.",
+        64,
+        "Filters of the discriminator's first stage (and the generator's last); doubled per stage.",
         at_least(1),
     )
     ema_decay: float = setting(
-        0.999, "Decay of the generator's weight average used for sampling and export.", unit_interval()
+        0.999,
+        "Decay of the generator's weight average used for sampling and export.",
+        unit_interval(),
     )
     conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
 
@@ -39,11 +42,13 @@ class GANConfig(_AdversarialConfig):
     """Hyperparameters of a DCGAN; defaults follow Radford et al. (2015)."""
 
     loss: Literal["non-saturating", "minimax"] = setting(
-        "non-saturating", "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates)."
+        "non-saturating",
+        "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates).",
     )
     d_steps: int = setting(1, "Discriminator steps per generator step.", at_least(1))
-    label_smoothing: float = setting(0.0, "One-sided label smoothing: real targets become 1 - this.",
-                                    unit_interval())
+    label_smoothing: float = setting(
+        0.0, "One-sided label smoothing: real targets become 1 - this.", unit_interval()
+    )
     learning_rate: float = setting(2e-4, "Adam learning rate of both networks.", positive())
     beta_1: float = setting(0.5, "Adam beta_1 of both networks.", unit_interval())
 
@@ -55,9 +60,12 @@ class WGANGPConfig(_AdversarialConfig):
     d_steps: int = setting(5, "Critic steps per generator step.", at_least(1))
     gp_weight: float = setting(10.0, "Weight lambda of the gradient penalty.", at_least(0))
     lipschitz: Literal["gradient-penalty", "clip"] = setting(
-        "gradient-penalty", "Keep the critic 1-Lipschitz by the gradient penalty, or by weight clipping (WGAN)."
+        "gradient-penalty",
+        "Keep the critic 1-Lipschitz by the gradient penalty, or by weight clipping (WGAN).",
     )
-    clip_value: float = setting(0.01, "Weight bound of the critic under --lipschitz clip.", positive())
+    clip_value: float = setting(
+        0.01, "Weight bound of the critic under --lipschitz clip.", positive()
+    )
     learning_rate: float = setting(1e-4, "Adam learning rate of both networks.", positive())
     beta_1: float = setting(0.0, "Adam beta_1 of both networks.", unit_interval())
 
@@ -65,10 +73,15 @@ class WGANGPConfig(_AdversarialConfig):
 def _networks(config, dataset_info, normalization):
     num_classes = class_count(config.conditional, dataset_info)
     shape = dataset_info.image_shape
-    generator = build_generator(shape, config.latent_dim, base_filters=config.base_filters,
-                                num_classes=num_classes)
-    discriminator = build_discriminator(shape, base_filters=config.base_filters,
-                                        normalization=normalization, num_classes=num_classes)
+    generator = build_generator(
+        shape, config.latent_dim, base_filters=config.base_filters, num_classes=num_classes
+    )
+    discriminator = build_discriminator(
+        shape,
+        base_filters=config.base_filters,
+        normalization=normalization,
+        num_classes=num_classes,
+    )
     return generator, discriminator, num_classes
 
 
@@ -81,26 +94,51 @@ def _compile(model, config, jit_compile, beta_2=0.999):
 def build_gan(config, dataset_info, seed=None, jit_compile=False):
     """Networks, model and optimizers for `config` on data shaped like `dataset_info`."""
     generator, discriminator, num_classes = _networks(config, dataset_info, "batch")
-    model = GAN(generator, discriminator, loss=config.loss, d_steps=config.d_steps,
-                label_smoothing=config.label_smoothing, ema_decay=config.ema_decay,
-                num_classes=num_classes, seed=seed)
+    model = GAN(
+        generator,
+        discriminator,
+        loss=config.loss,
+        d_steps=config.d_steps,
+        label_smoothing=config.label_smoothing,
+        ema_decay=config.ema_decay,
+        num_classes=num_classes,
+        seed=seed,
+    )
     return _compile(model, config, jit_compile)
 
 
 def build_wgan_gp(config, dataset_info, seed=None, jit_compile=False):
     """As `build_gan`, with a layer-normalized critic (the penalty is per example)."""
     generator, critic, num_classes = _networks(config, dataset_info, "layer")
-    model = WGANGP(generator, critic, gp_weight=config.gp_weight, d_steps=config.d_steps,
-                   lipschitz=config.lipschitz, clip_value=config.clip_value,
-                   ema_decay=config.ema_decay, num_classes=num_classes, seed=seed)
+    model = WGANGP(
+        generator,
+        critic,
+        gp_weight=config.gp_weight,
+        d_steps=config.d_steps,
+        lipschitz=config.lipschitz,
+        clip_value=config.clip_value,
+        ema_decay=config.ema_decay,
+        num_classes=num_classes,
+        seed=seed,
+    )
     return _compile(model, config, jit_compile, beta_2=0.9)
 
 
 GAN_FAMILY = register_family(
-    ModelFamily(name="gan", config_class=GANConfig, build=build_gan, default_dataset="mnist",
-                summary="DCGAN: non-saturating (or minimax) loss, EMA generator, optionally conditional.")
+    ModelFamily(
+        name="gan",
+        config_class=GANConfig,
+        build=build_gan,
+        default_dataset="mnist",
+        summary="DCGAN: non-saturating (or minimax) loss, EMA generator, optionally conditional.",
+    )
 )
 WGAN_GP_FAMILY = register_family(
-    ModelFamily(name="wgan-gp", config_class=WGANGPConfig, build=build_wgan_gp, default_dataset="mnist",
-                summary="WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator.")
+    ModelFamily(
+        name="wgan-gp",
+        config_class=WGANGPConfig,
+        build=build_wgan_gp,
+        default_dataset="mnist",
+        summary="WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator.",
+    )
 )

@@ -2,7 +2,7 @@
 export endpoints, TensorBoard images, optimizer state, serialization, metric trackers."""
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import keras
 import numpy as np
@@ -95,7 +95,9 @@ class KgenModel(keras.Model):
         if not self.num_classes:
             return None
         if labels is None:
-            raise ValueError(f"This {type(self).__name__} is conditional: pass `labels` (one int per image).")
+            raise ValueError(
+                f"This {type(self).__name__} is conditional: pass `labels` (one int per image)."
+            )
         values = _concrete_values(labels)
         if values is not None:
             problem = label_range_problem(values, self.num_classes)

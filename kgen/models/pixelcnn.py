@@ -8,7 +8,6 @@ full forward pass per pixel from Python. Both read the same noise, so for the sa
 they draw the same images.
 """
 
-
 import keras
 import numpy as np
 from keras import ops
@@ -16,8 +15,8 @@ from keras import ops
 from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
 from kgen.models import tensorflow_steps
-from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
+from kgen.models.kgen_model import Endpoint
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -55,8 +54,12 @@ class PixelCNN(GenerativeModel):
         self.image_shape = network.image_shape
         # === Layers ===
         self.network = network
-        self.binarize_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 0), name="binarize_seed")
-        self.sample_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="sample_seed")
+        self.binarize_seed_generator = keras.random.SeedGenerator(
+            sub_seed(seed, 0), name="binarize_seed"
+        )
+        self.sample_seed_generator = keras.random.SeedGenerator(
+            sub_seed(seed, 1), name="sample_seed"
+        )
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
         self.bits_per_dim_tracker = keras.metrics.Mean(name="bits_per_dim")
@@ -69,7 +72,9 @@ class PixelCNN(GenerativeModel):
     def call(self, inputs, labels=None, training=False):
         """Per-pixel distribution parameters for a batch (images in [0, 1], or a batch dict)."""
         images, batch_labels = self.unpack(inputs)
-        return self._params(self._targets(images), batch_labels if labels is None else labels, training)
+        return self._params(
+            self._targets(images), batch_labels if labels is None else labels, training
+        )
 
     # --- Objective ---
 
@@ -146,8 +151,9 @@ class PixelCNN(GenerativeModel):
             state = network.begin_row(state, labels)
 
             def draw_column(col, state):
-                uniform = ops.reshape(ops.slice(noise, [0, row, col, 0], [num, 1, 1, channels]),
-                                      (num, channels))
+                uniform = ops.reshape(
+                    ops.slice(noise, [0, row, col, 0], [num, 1, 1, channels]), (num, channels)
+                )
 
                 def params_for_colour(pixel, colour):
                     nonlocal state
@@ -184,7 +190,7 @@ class PixelCNN(GenerativeModel):
         for row in range(height):
             for col in range(width):
 
-                def params_for_colour(pixel, colour):
+                def params_for_colour(pixel, colour, row=row, col=col):
                     images[:, row, col] = ops.convert_to_numpy(pixel)
                     return self.network(images, labels=labels)[:, row, col]
 
@@ -206,8 +212,13 @@ class PixelCNN(GenerativeModel):
         return {"sample": self.sample_endpoint(), "log_prob": Endpoint(log_prob, inputs)}
 
     def benchmark_samplers(self):
-        return {"sample_naive": lambda num: self.sample_naive(num, seed=0, labels=self.summary_labels(num))}
+        return {
+            "sample_naive": lambda num: self.sample_naive(
+                num, seed=0, labels=self.summary_labels(num)
+            )
+        }
 
     def get_config(self):
-        return self.config_with(likelihood=self.likelihood_name, num_classes=self.num_classes,
-                                seed=self.seed)
+        return self.config_with(
+            likelihood=self.likelihood_name, num_classes=self.num_classes, seed=self.seed
+        )

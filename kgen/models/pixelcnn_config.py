@@ -2,7 +2,6 @@
 
 import dataclasses
 from typing import Literal
-from typing import Optional
 
 import keras
 
@@ -42,11 +41,13 @@ class PixelCNNConfig(CheckedSettings):
         "categorical (256-way softmax per colour); auto picks bernoulli for 1 channel and "
         "categorical for colour.",
     )
-    filters: Optional[int] = setting(
+    filters: int | None = setting(
         None, "Width of the hidden layers [default: 64 for 1 channel, 96 for colour].", at_least(1)
     )
     num_blocks: int = setting(7, "Residual or gated blocks after the input layer's.", at_least(1))
-    kernel_size: int = setting(3, "Odd kernel size of the blocks' masked convolutions.", at_least(1))
+    kernel_size: int = setting(
+        3, "Odd kernel size of the blocks' masked convolutions.", at_least(1)
+    )
     input_kernel_size: int = setting(7, "Odd kernel size of the first, type-A layer.", at_least(1))
     conditional: bool = setting(False, "Condition every block on the class label.")
     learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
@@ -67,8 +68,10 @@ def build_pixelcnn(config, dataset_info, seed=None, jit_compile=False):
             f"--filters {filters}: the {config.variant} variant on {channels}-channel images "
             f"needs a positive multiple of {multiple}."
         )
-    for flag, size in (("--kernel-size", config.kernel_size),
-                       ("--input-kernel-size", config.input_kernel_size)):
+    for flag, size in (
+        ("--kernel-size", config.kernel_size),
+        ("--input-kernel-size", config.input_kernel_size),
+    ):
         if size % 2 == 0:
             raise ConfigError(f"{flag} {size}: a masked kernel needs an odd size (3, 5, 7, ...).")
     likelihood = auto_likelihood(config.likelihood, channels, "categorical")

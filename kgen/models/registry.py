@@ -2,7 +2,7 @@
 and builder without ever branching on the name."""
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 from kgen.errors import ConfigError
 

@@ -36,13 +36,21 @@ def minimize(optimizer, variables, compute_terms, loss_name, regularization=None
     finite = gradients_finite_on_every_replica(gradients)
     apply_if(finite, optimizer, gradients, variables)
     nan = tf.constant(float("nan"))
-    return {name: tf.where(finite, value, tf.cast(nan, value.dtype)) for name, value in terms.items()}
+    return {
+        name: tf.where(finite, value, tf.cast(nan, value.dtype)) for name, value in terms.items()
+    }
 
 
 def gradients_finite_on_every_replica(gradients):
     """Whether every gradient is finite on every replica (one bool, the same everywhere)."""
-    bad = tf.add_n([tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
-                    for g in gradients if g is not None] or [tf.constant(0.0)])
+    bad = tf.add_n(
+        [
+            tf.reduce_sum(tf.cast(~tf.math.is_finite(g), tf.float32))
+            for g in gradients
+            if g is not None
+        ]
+        or [tf.constant(0.0)]
+    )
     context = tf.distribute.get_replica_context()
     if context is not None and context.num_replicas_in_sync > 1:
         bad = context.all_reduce(tf.distribute.ReduceOp.SUM, bad)
@@ -62,19 +70,29 @@ def apply_if(condition, optimizer, gradients, variables):
 
     def branch_for_all_replicas(distribution, condition, gradients):
         def apply_everywhere():
-            distribution.extended.call_for_each_replica(optimizer.apply, args=(gradients, variables))
+            distribution.extended.call_for_each_replica(
+                optimizer.apply, args=(gradients, variables)
+            )
 
         # Every replica holds the same all-reduced value: take the first.
-        tf.cond(distribution.experimental_local_results(condition)[0], apply_everywhere, lambda: None)
+        tf.cond(
+            distribution.experimental_local_results(condition)[0], apply_everywhere, lambda: None
+        )
 
-    tf.distribute.get_replica_context().merge_call(branch_for_all_replicas, args=(condition, gradients))
-
+    tf.distribute.get_replica_context().merge_call(
+        branch_for_all_replicas, args=(condition, gradients)
+    )
 
 
 def objective_train_step(model, data):
     """One optimizer step on the mean per-example loss, with the layers' regularization."""
-    terms = minimize(model.optimizer, model.trainable_variables,
-                     lambda: model.per_example_terms(data, training=True), "loss", lambda: model.losses)
+    terms = minimize(
+        model.optimizer,
+        model.trainable_variables,
+        lambda: model.per_example_terms(data, training=True),
+        "loss",
+        lambda: model.losses,
+    )
     return model.update_trackers(terms)
 
 
@@ -95,12 +113,20 @@ def adversarial_train_step(model, data):
     discriminator = model.discriminator.trainable_variables
     for _ in range(model.d_steps):
         z = model.draw_latent(batch)
-        d_terms = minimize(model.d_optimizer, discriminator,
-                           lambda: model.discriminator_terms(real, labels, z, training=True), "d_loss")
+        d_terms = minimize(
+            model.d_optimizer,
+            discriminator,
+            lambda z=z: model.discriminator_terms(real, labels, z, training=True),
+            "d_loss",
+        )
         in_cross_replica_context(model.after_discriminator_step)
     z = model.draw_latent(batch)
-    g_terms = minimize(model.g_optimizer, model.generator.trainable_variables,
-                       lambda: model.generator_terms(labels, z, training=True), "g_loss")
+    g_terms = minimize(
+        model.g_optimizer,
+        model.generator.trainable_variables,
+        lambda: model.generator_terms(labels, z, training=True),
+        "g_loss",
+    )
     in_cross_replica_context(model.update_ema)
     return model.update_trackers({**d_terms, **g_terms})
 

@@ -14,8 +14,8 @@ from kgen.distributions import gaussian_log_prob
 from kgen.distributions import get_likelihood
 from kgen.layers import Sampling
 from kgen.models import tensorflow_steps
-from kgen.models.kgen_model import Endpoint
 from kgen.models.base import GenerativeModel
+from kgen.models.kgen_model import Endpoint
 from kgen.random import sub_seed
 
 
@@ -35,8 +35,16 @@ class VAE(GenerativeModel):
     serving_default = "decode"
     sublayer_arguments = ("encoder", "decoder")
 
-    def __init__(self, encoder, decoder, likelihood="bernoulli", beta=1.0, num_classes=None,
-                 seed=None, **kwargs):
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        likelihood="bernoulli",
+        beta=1.0,
+        num_classes=None,
+        seed=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if beta < 0:
             raise ValueError(f"`beta` must be non-negative. Received: beta={beta}")
@@ -52,7 +60,9 @@ class VAE(GenerativeModel):
         self.encoder = encoder
         self.decoder = decoder
         self.sampling = Sampling(seed=sub_seed(seed, 0), name="sampling")
-        self.binarize_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="binarize_seed")
+        self.binarize_seed_generator = keras.random.SeedGenerator(
+            sub_seed(seed, 1), name="binarize_seed"
+        )
         self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 2), name="prior_seed")
         # === Metrics ===
         self.loss_tracker = keras.metrics.Mean(name="loss")
@@ -74,12 +84,13 @@ class VAE(GenerativeModel):
         the Bernoulli likelihood, never a binarization of it), while the likelihood scores
         its own targets.
         """
-        return self.encoder(self.with_label(self.likelihood.encoder_input(images), labels), training=training)
+        return self.encoder(
+            self.with_label(self.likelihood.encoder_input(images), labels), training=training
+        )
 
     def decode(self, z, labels=None):
         """The mean image in [0, 1] of p(x | z)."""
         return self.likelihood.mean(self.decoder(self.with_label(z, labels)))
-
 
     def call(self, inputs, labels=None, training=False):
         """Reconstructions of a batch: images, or a batch dict/tuple as `fit` passes it."""
@@ -198,5 +209,9 @@ class VAE(GenerativeModel):
         }
 
     def get_config(self):
-        return self.config_with(likelihood=self.likelihood_name, beta=self.beta,
-                                num_classes=self.num_classes, seed=self.seed)
+        return self.config_with(
+            likelihood=self.likelihood_name,
+            beta=self.beta,
+            num_classes=self.num_classes,
+            seed=self.seed,
+        )

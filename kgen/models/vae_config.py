@@ -34,8 +34,12 @@ class VAEConfig(CheckedSettings):
     )
     beta: float = setting(1.0, "Weight of the KL term (1 gives the ELBO).", at_least(0))
     conditional: bool = setting(False, "Condition encoder and decoder on class labels (CVAE).")
-    base_filters: int = setting(32, "Filters of the first conv stage; doubled at each stage.", at_least(1))
-    hidden_units: int = setting(512, "Width of the dense layer around the latent code.", at_least(1))
+    base_filters: int = setting(
+        32, "Filters of the first conv stage; doubled at each stage.", at_least(1)
+    )
+    hidden_units: int = setting(
+        512, "Width of the dense layer around the latent code.", at_least(1)
+    )
     learning_rate: float = setting(1e-3, "Adam learning rate.", positive())
 
 

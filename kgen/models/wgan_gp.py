@@ -51,15 +51,34 @@ class WGANGP(GAN):
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gradient_penalty")
 
-    def __init__(self, generator, discriminator, gp_weight=10.0, d_steps=5,
-                 lipschitz="gradient-penalty", clip_value=0.01, ema_decay=0.999, num_classes=None,
-                 seed=None, **kwargs):
-        super().__init__(generator, discriminator, d_steps=d_steps, ema_decay=ema_decay,
-                         num_classes=num_classes, seed=seed, **kwargs)
+    def __init__(
+        self,
+        generator,
+        discriminator,
+        gp_weight=10.0,
+        d_steps=5,
+        lipschitz="gradient-penalty",
+        clip_value=0.01,
+        ema_decay=0.999,
+        num_classes=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(
+            generator,
+            discriminator,
+            d_steps=d_steps,
+            ema_decay=ema_decay,
+            num_classes=num_classes,
+            seed=seed,
+            **kwargs,
+        )
         if gp_weight < 0:
             raise ValueError(f"`gp_weight` must be non-negative. Received: gp_weight={gp_weight}")
         if lipschitz not in LIPSCHITZ_METHODS:
-            raise ValueError(f"`lipschitz` must be one of {LIPSCHITZ_METHODS}. Received: {lipschitz!r}")
+            raise ValueError(
+                f"`lipschitz` must be one of {LIPSCHITZ_METHODS}. Received: {lipschitz!r}"
+            )
         self.gp_weight = float(gp_weight)
         self.lipschitz = lipschitz
         self.clip_value = float(clip_value)
@@ -82,7 +101,9 @@ class WGANGP(GAN):
         loss = fake_scores - real_scores
         if self.lipschitz == "gradient-penalty":
             x_hat = interpolate(real, fake, self.draw_alpha(ops.shape(real)[0]))
-            terms["gradient_penalty"] = gradient_penalty(self.critic_input_gradients(x_hat, labels, training))
+            terms["gradient_penalty"] = gradient_penalty(
+                self.critic_input_gradients(x_hat, labels, training)
+            )
             loss = loss + self.gp_weight * terms["gradient_penalty"]
         else:
             terms["gradient_penalty"] = ops.zeros_like(loss)
@@ -109,6 +130,12 @@ class WGANGP(GAN):
             weight.assign(ops.clip(weight, -self.clip_value, self.clip_value))
 
     def get_config(self):
-        return self.config_with(gp_weight=self.gp_weight, d_steps=self.d_steps, lipschitz=self.lipschitz,
-                                clip_value=self.clip_value, ema_decay=self.ema_decay,
-                                num_classes=self.num_classes, seed=self.seed)
+        return self.config_with(
+            gp_weight=self.gp_weight,
+            d_steps=self.d_steps,
+            lipschitz=self.lipschitz,
+            clip_value=self.clip_value,
+            ema_decay=self.ema_decay,
+            num_classes=self.num_classes,
+            seed=self.seed,
+        )

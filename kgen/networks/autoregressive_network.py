@@ -30,8 +30,17 @@ class AutoregressiveNetwork(keras.layers.Layer):
         num_classes: number of labels for class conditioning, or None.
     """
 
-    def __init__(self, image_shape, params_per_channel, filters=64, num_blocks=7, kernel_size=3,
-                 input_kernel_size=7, num_classes=None, **kwargs):
+    def __init__(
+        self,
+        image_shape,
+        params_per_channel,
+        filters=64,
+        num_blocks=7,
+        kernel_size=3,
+        input_kernel_size=7,
+        num_classes=None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
@@ -51,10 +60,16 @@ class AutoregressiveNetwork(keras.layers.Layer):
         self.color_channels = image_shape[-1]
         self.rows = RowBuffers(image_shape[1], pad=max(kernel_size, input_kernel_size) // 2)
         # === Layers ===
-        self.head_hidden = MaskedConv2D(filters, 1, "B", color_channels=self.color_channels,
-                                        name="head_hidden")
-        self.head_output = MaskedConv2D(params_per_channel * self.color_channels, 1, "B",
-                                        color_channels=self.color_channels, name="head_output")
+        self.head_hidden = MaskedConv2D(
+            filters, 1, "B", color_channels=self.color_channels, name="head_hidden"
+        )
+        self.head_output = MaskedConv2D(
+            params_per_channel * self.color_channels,
+            1,
+            "B",
+            color_channels=self.color_channels,
+            name="head_output",
+        )
 
     def build_head(self, features_shape):
         self.head_hidden.build(features_shape)

@@ -27,5 +27,7 @@ def build_feature_network(image_shape, *, base_filters=32, feature_units=128, dr
 def build_classifier_head(feature_units, num_labels, *, dropout=0.3):
     """Features -> class logits (dropout on the features while training)."""
     features = keras.Input(shape=(feature_units,), name="features")
-    logits = layers.Dense(num_labels, dtype="float32", name="logits")(layers.Dropout(dropout)(features))
+    logits = layers.Dense(num_labels, dtype="float32", name="logits")(
+        layers.Dropout(dropout)(features)
+    )
     return keras.Model(features, logits, name="classifier_head")

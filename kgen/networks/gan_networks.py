@@ -29,16 +29,20 @@ def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=Non
     z = keras.Input(shape=(latent_dim,), name="z")
     label = label_input(num_classes)
     top_filters = base_filters * 2 ** (steps - 1)
-    x = layers.Dense(start * start * top_filters, use_bias=False)(append_label(z, label, num_classes))
+    x = layers.Dense(start * start * top_filters, use_bias=False)(
+        append_label(z, label, num_classes)
+    )
     x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
-        x = layers.Conv2DTranspose(base_filters * 2**stage, 4, strides=2, padding="same",
-                                   use_bias=False)(x)
+        x = layers.Conv2DTranspose(
+            base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False
+        )(x)
         x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
     # The last upsampling gives the image itself; float32 so that tanh is never rounded.
-    image = layers.Conv2DTranspose(channels, 4, strides=2, padding="same", activation="tanh",
-                                   dtype="float32", name="image")(x)
+    image = layers.Conv2DTranspose(
+        channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image"
+    )(x)
     inputs = [z, label] if num_classes else z
     return keras.Model(inputs, image, name="generator")
 

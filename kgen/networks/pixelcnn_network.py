@@ -19,11 +19,13 @@ class PixelCNNNetwork(AutoregressiveNetwork):
     def __init__(self, image_shape, params_per_channel, **kwargs):
         super().__init__(image_shape, params_per_channel, **kwargs)
         colors = self.color_channels
-        self.input_conv = MaskedConv2D(self.filters, self.input_kernel_size, "A",
-                                       color_channels=colors, name="input_conv")
+        self.input_conv = MaskedConv2D(
+            self.filters, self.input_kernel_size, "A", color_channels=colors, name="input_conv"
+        )
         self.blocks = [
-            MaskedResidualBlock(self.filters, self.kernel_size, colors, self.num_classes,
-                                name=f"block_{index}")
+            MaskedResidualBlock(
+                self.filters, self.kernel_size, colors, self.num_classes, name=f"block_{index}"
+            )
             for index in range(self.num_blocks)
         ]
         self.build((None,) + self.image_shape)

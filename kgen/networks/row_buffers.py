@@ -29,7 +29,9 @@ class RowBuffers:
     def write_pixel(self, buffer, col, values):
         """Put `values` [batch, 1, 1, features] at column `col` of the current row."""
         rows = buffer.shape[1]
-        return ops.slice_update(buffer, [0, rows - 1, col + self.pad, 0], ops.cast(values, buffer.dtype))
+        return ops.slice_update(
+            buffer, [0, rows - 1, col + self.pad, 0], ops.cast(values, buffer.dtype)
+        )
 
     def write_row(self, buffer, values):
         """Put `values` [batch, 1, width, features] in the current row."""
@@ -38,7 +40,7 @@ class RowBuffers:
 
     def current_row(self, buffer):
         """The current row without its padding, [batch, 1, width, features]."""
-        return buffer[:, -1:, self.pad: self.pad + self.width]
+        return buffer[:, -1:, self.pad : self.pad + self.width]
 
     def pixel_window(self, buffer, conv, col):
         """The rows and columns `conv` (a MaskedConv2D) reads for output column `col`."""
@@ -49,4 +51,4 @@ class RowBuffers:
     def row_window(self, buffer, conv):
         """The rows and columns `conv` reads for every output column of the current row."""
         rows, half = conv.rows_above + 1, conv.half_width
-        return buffer[:, buffer.shape[1] - rows:, self.pad - half: self.pad + self.width + half]
+        return buffer[:, buffer.shape[1] - rows :, self.pad - half : self.pad + self.width + half]

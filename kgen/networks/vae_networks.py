@@ -73,9 +73,7 @@ def build_vae_decoder(
         for stage in reversed(range(steps)):
             filters = base_filters * 2**stage
             x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-            x = layers.Conv2DTranspose(
-                filters, 4, strides=2, padding="same", activation="relu"
-            )(x)
+            x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu")(x)
         params = layers.Conv2D(out_channels, 3, padding="same", dtype="float32")(x)
     elif architecture == "mlp":
         x = layers.Dense(hidden_units, activation="relu")(x)

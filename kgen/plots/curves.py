@@ -33,9 +33,15 @@ def read_scalars(run_dir, x_axis="epoch"):
         events.Reload()
         tags = events.Tags()
         for tag in tags["tensors"]:  # TF2 writes scalars as tensors with the "scalars" plugin
-            if tag.startswith(prefix) and events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars":
-                by_step = {e.step: float(tensor_util.make_ndarray(e.tensor_proto)) for e in events.Tensors(tag)}
-                scalars.setdefault(tag[len(prefix):], {})[split] = by_step
+            if (
+                tag.startswith(prefix)
+                and events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"
+            ):
+                by_step = {
+                    e.step: float(tensor_util.make_ndarray(e.tensor_proto))
+                    for e in events.Tensors(tag)
+                }
+                scalars.setdefault(tag[len(prefix) :], {})[split] = by_step
     return {
         metric: {split: tuple(zip(*sorted(by_step.items()))) for split, by_step in splits.items()}
         for metric, splits in sorted(scalars.items())

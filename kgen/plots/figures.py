@@ -16,8 +16,16 @@ DPI = 100
 SCALE = 2
 
 
-def grid_figure(images, columns, title=None, row_labels=None, column_labels=None,
-                xlabel=None, ylabel=None, scale=SCALE):
+def grid_figure(
+    images,
+    columns,
+    title=None,
+    row_labels=None,
+    column_labels=None,
+    xlabel=None,
+    ylabel=None,
+    scale=SCALE,
+):
     """A figure of images [N, H, W, C] in [0, 1], tiled `columns` wide with 1-pixel gaps.
 
     `row_labels` and `column_labels` (strings, one per row or column) become tick labels
@@ -30,7 +38,10 @@ def grid_figure(images, columns, title=None, row_labels=None, column_labels=None
     margin_bottom = 0.6 if column_labels is not None or xlabel else 0.1
     margin_top = 0.4 if title else 0.1
     figure = Figure(
-        figsize=(grid.shape[1] * scale / DPI + margin_left, grid.shape[0] * scale / DPI + margin_bottom + margin_top),
+        figsize=(
+            grid.shape[1] * scale / DPI + margin_left,
+            grid.shape[0] * scale / DPI + margin_bottom + margin_top,
+        ),
         dpi=DPI,
         layout="constrained",
     )

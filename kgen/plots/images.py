@@ -27,8 +27,13 @@ def samples_figure(model, num=64, seed=0, labels=None, sampler=None):
     images = to_numpy(sampler(num, seed, labels))
     if cycling:
         columns = model.num_classes
-        return grid_figure(images, columns, title=f"samples (seed {seed})",
-                           column_labels=[str(label) for label in range(columns)], xlabel="label")
+        return grid_figure(
+            images,
+            columns,
+            title=f"samples (seed {seed})",
+            column_labels=[str(label) for label in range(columns)],
+            xlabel="label",
+        )
     return grid_figure(images, math.ceil(math.sqrt(len(images))), title=f"samples (seed {seed})")
 
 
@@ -50,5 +55,9 @@ def reconstructions_figure(model, images, labels=None, columns=8):
             chunk = part[start : start + columns]
             rows.append(np.concatenate([chunk] + [blank] * (columns - len(chunk))))
             row_labels.append(name)
-    return grid_figure(np.concatenate(rows), columns, title="reconstructions (posterior mean)",
-                       row_labels=row_labels)
+    return grid_figure(
+        np.concatenate(rows),
+        columns,
+        title="reconstructions (posterior mean)",
+        row_labels=row_labels,
+    )

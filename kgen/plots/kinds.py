@@ -3,7 +3,7 @@ TensorBoard logger draws each epoch. The CLI and the logger go through this tabl
 models' capabilities (`can_encode`, `can_decode`, `latent_dim`), never a family's name."""
 
 import dataclasses
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 
@@ -107,41 +107,62 @@ def _traversal_images(model, settings):
 def _traversal(model, images, labels, settings):
     labels = labels if settings.labels is None else settings.labels
     base_images = images if settings.base == "image" else None
-    return traversal_figure(model, base_images, labels, settings.dims, settings.steps, settings.span)
+    return traversal_figure(
+        model, base_images, labels, settings.dims, settings.steps, settings.span
+    )
 
 
 PLOT_KINDS = {
     kind.name: kind
     for kind in (
         PlotKind(
-            "samples", "A grid of samples (conditional models: labels cycle by column).",
-            lambda model, images, labels, s: samples_figure(model, s.num, s.seed, s.labels, s.sampler),
-            requires=_sampler, defaults={"num": 64},
+            "samples",
+            "A grid of samples (conditional models: labels cycle by column).",
+            lambda model, images, labels, s: samples_figure(
+                model, s.num, s.seed, s.labels, s.sampler
+            ),
+            requires=_sampler,
+            defaults={"num": 64},
         ),
         PlotKind(
-            "reconstructions", "Rows of real images above their reconstructions.",
+            "reconstructions",
+            "Rows of real images above their reconstructions.",
             lambda model, images, labels, s: reconstructions_figure(model, images, labels),
-            requires=_encoder, images_needed=lambda model, s: s.num, defaults={"num": 16},
+            requires=_encoder,
+            images_needed=lambda model, s: s.num,
+            defaults={"num": 16},
         ),
         PlotKind(
-            "interpolation", "Decoded points on the line in z between two encoded images, a pair per row.",
+            "interpolation",
+            "Decoded points on the line in z between two encoded images, a pair per row.",
             lambda model, images, labels, s: interpolation_figure(model, images, labels, s.steps),
-            requires=_encoder, images_needed=lambda model, s: 2 * s.num,
-            defaults={"num": 6, "steps": 10}, tensorboard={"num": 4, "steps": 8},
+            requires=_encoder,
+            images_needed=lambda model, s: 2 * s.num,
+            defaults={"num": 6, "steps": 10},
+            tensorboard={"num": 4, "steps": 8},
         ),
         PlotKind(
-            "traversal", "Each latent dimension varied over [-span, span], the others held, a row each.",
-            _traversal, requires=_decoder, images_needed=_traversal_images, defaults={"steps": 9},
+            "traversal",
+            "Each latent dimension varied over [-span, span], the others held, a row each.",
+            _traversal,
+            requires=_decoder,
+            images_needed=_traversal_images,
+            defaults={"steps": 9},
             tensorboard={"dims": 8, "steps": 8},
         ),
         PlotKind(
-            "manifold", "Images decoded on a grid of 2-D codes at Gaussian quantiles (latent_dim 2).",
+            "manifold",
+            "Images decoded on a grid of 2-D codes at Gaussian quantiles (latent_dim 2).",
             lambda model, images, labels, s: manifold_figure(model, s.labels, s.steps),
-            requires=_two_dimensional_decoder, defaults={"steps": 15}, tensorboard={"steps": 10},
+            requires=_two_dimensional_decoder,
+            defaults={"steps": 15},
+            tensorboard={"steps": 10},
         ),
         PlotKind(
-            "curves", "Training and validation curves from a run directory's TensorBoard events.",
-            lambda run_dir, s: curves_figure(run_dir, s.x_axis), reads_run=True,
+            "curves",
+            "Training and validation curves from a run directory's TensorBoard events.",
+            lambda run_dir, s: curves_figure(run_dir, s.x_axis),
+            reads_run=True,
         ),
     )
 }
@@ -149,7 +170,9 @@ PLOT_KINDS = {
 
 def supported_kinds(model):
     """Names of the kinds `model` can be drawn as."""
-    return [kind.name for kind in PLOT_KINDS.values() if not kind.reads_run and not kind.requires(model)]
+    return [
+        kind.name for kind in PLOT_KINDS.values() if not kind.reads_run and not kind.requires(model)
+    ]
 
 
 def check_supported(kind, model):
@@ -157,7 +180,9 @@ def check_supported(kind, model):
     problem = kind.requires(model)
     if problem:
         others = ", ".join(supported_kinds(model)) or "none"
-        raise ConfigError(f"Cannot plot {kind.name}: {problem.rstrip('.')}. Kinds this model can plot: {others}.")
+        raise ConfigError(
+            f"Cannot plot {kind.name}: {problem.rstrip('.')}. Kinds this model can plot: {others}."
+        )
 
 
 def summary_figures(model, images, labels=None):

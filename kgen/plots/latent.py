@@ -71,10 +71,13 @@ def interpolate(model, images, labels=None, steps=9):
 def interpolation_figure(model, images, labels=None, steps=9):
     """Rows of `steps` images from one encoded image to another (see `interpolate`)."""
     rows = interpolate(model, images, labels, steps)
-    return grid_figure(rows.reshape((-1,) + rows.shape[2:]), steps,
-                       title="interpolation between posterior means",
-                       column_labels=[f"{t:.2f}" for t in np.linspace(0.0, 1.0, steps)],
-                       xlabel="t  (z = (1 - t) z_a + t z_b)")
+    return grid_figure(
+        rows.reshape((-1,) + rows.shape[2:]),
+        steps,
+        title="interpolation between posterior means",
+        column_labels=[f"{t:.2f}" for t in np.linspace(0.0, 1.0, steps)],
+        xlabel="t  (z = (1 - t) z_a + t z_b)",
+    )
 
 
 # --- Traversal ---
@@ -94,7 +97,9 @@ def traversal_base(model, images=None, labels=None):
     when the model encodes and an image is given, else the prior mean, zero."""
     if images is not None and len(images) and model.can_encode:
         first_label = None if labels is None else np.asarray(labels)[:1]
-        return posterior_means(model, np.asarray(images)[:1], first_label)[0], "an image's posterior mean"
+        return posterior_means(model, np.asarray(images)[:1], first_label)[
+            0
+        ], "an image's posterior mean"
     return np.zeros((model.latent_dim,), np.float32), "z = 0"
 
 
@@ -109,7 +114,11 @@ def traverse(model, dims=10, steps=9, span=3.0, base=None, labels=None):
     values = np.linspace(-span, span, steps, dtype=np.float32)
     base = np.zeros((model.latent_dim,), np.float32) if base is None else base
     codes = traversal_codes(base, dimensions, values)
-    return _decode(model, codes, _code_labels(model, labels, codes.shape[0] * steps)), dimensions, values
+    return (
+        _decode(model, codes, _code_labels(model, labels, codes.shape[0] * steps)),
+        dimensions,
+        values,
+    )
 
 
 def traversal_figure(model, images=None, labels=None, dims=10, steps=9, span=3.0):
@@ -117,10 +126,14 @@ def traversal_figure(model, images=None, labels=None, dims=10, steps=9, span=3.0
     code of `traversal_base`."""
     base, start = traversal_base(model, images, labels)
     rows, dimensions, values = traverse(model, dims, steps, span, base, labels)
-    return grid_figure(rows.reshape((-1,) + rows.shape[2:]), steps,
-                       title=f"latent traversal from {start}",
-                       row_labels=[f"z[{dim}]" for dim in dimensions],
-                       column_labels=[_tick(value, 1) for value in values], xlabel="value of z[d]")
+    return grid_figure(
+        rows.reshape((-1,) + rows.shape[2:]),
+        steps,
+        title=f"latent traversal from {start}",
+        row_labels=[f"z[{dim}]" for dim in dimensions],
+        column_labels=[_tick(value, 1) for value in values],
+        xlabel="value of z[d]",
+    )
 
 
 # --- The 2-D manifold ---
@@ -129,8 +142,9 @@ def traversal_figure(model, images=None, labels=None, dims=10, steps=9, span=3.0
 def manifold_codes(steps=15):
     """A steps x steps grid of 2-D codes at standard-normal quantiles 0.05 ... 0.95:
     [steps, steps, 2], z_1 increasing to the right, z_2 increasing upwards."""
-    quantiles = np.array([_STANDARD_NORMAL.inv_cdf(p) for p in np.linspace(0.05, 0.95, steps)],
-                         np.float32)
+    quantiles = np.array(
+        [_STANDARD_NORMAL.inv_cdf(p) for p in np.linspace(0.05, 0.95, steps)], np.float32
+    )
     z1, z2 = np.meshgrid(quantiles, quantiles[::-1])
     return np.stack([z1, z2], axis=-1)
 
@@ -139,8 +153,10 @@ def two_dimensional_problem(model):
     """Why `model` has no 2-D manifold to draw (a message naming the fix), or None."""
     if model.latent_dim == 2:
         return None
-    return (f"The manifold plot needs a 2-D latent space, but this {type(model).__name__} has "
-            f"latent_dim={model.latent_dim}; train one with --latent-dim 2, or plot `traversal`.")
+    return (
+        f"The manifold plot needs a 2-D latent space, but this {type(model).__name__} has "
+        f"latent_dim={model.latent_dim}; train one with --latent-dim 2, or plot `traversal`."
+    )
 
 
 def manifold_figure(model, labels=None, steps=15):
@@ -151,6 +167,12 @@ def manifold_figure(model, labels=None, steps=15):
     codes = manifold_codes(steps)
     images = _decode(model, codes, _code_labels(model, labels, steps * steps))
     ticks = [_tick(value) for value in codes[0, :, 0]]
-    return grid_figure(images.reshape((-1,) + images.shape[2:]), steps, title="2-D latent manifold",
-                       row_labels=[_tick(value) for value in codes[:, 0, 1]], column_labels=ticks,
-                       xlabel="z[0]", ylabel="z[1]")
+    return grid_figure(
+        images.reshape((-1,) + images.shape[2:]),
+        steps,
+        title="2-D latent manifold",
+        row_labels=[_tick(value) for value in codes[:, 0, 1]],
+        column_labels=ticks,
+        xlabel="z[0]",
+        ylabel="z[1]",
+    )

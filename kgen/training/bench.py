@@ -35,8 +35,9 @@ def _rate(images, seconds):
     return images / seconds if seconds > 0 else float("inf")
 
 
-def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sample_batches=2,
-              sample_size=16):
+def benchmark(
+    family_name, model_config, train_config, steps=20, warmup=3, sample_batches=2, sample_size=16
+):
     """Measure one family; returns the JSON-ready dict (shared keys first)."""
     family = get_family(family_name)
     strategy = make_strategy(train_config.strategy)
@@ -56,12 +57,22 @@ def benchmark(family_name, model_config, train_config, steps=20, warmup=3, sampl
     input_rate = _rate(input_batches * batch, time.perf_counter() - start)
 
     timer = _StepTimer(warmup)
-    model.fit(training_stream(train_data, batch, seed), steps_per_epoch=warmup + steps, epochs=1,
-              verbose=0, shuffle=False, callbacks=[timer])
+    model.fit(
+        training_stream(train_data, batch, seed),
+        steps_per_epoch=warmup + steps,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[timer],
+    )
     train_rate = _rate(steps * batch, timer.seconds)
 
     # A model that draws no images (the domain classifier) has no sampling speed.
-    sampler = ImageSampler(model, sample_size, train_config.jit_compile) if isinstance(model, GenerativeModel) else None
+    sampler = (
+        ImageSampler(model, sample_size, train_config.jit_compile)
+        if isinstance(model, GenerativeModel)
+        else None
+    )
     result = {
         "model": family.name,
         "device": device_name(),

@@ -110,14 +110,20 @@ def check_checkpoint_matches(checkpoint_path, paths, allow_extra=False):
         )
     missing = sorted(set(paths) - set(stored))
     extra = [] if allow_extra else sorted(set(stored) - set(paths))
-    reshaped = sorted(path for path in set(paths) & set(stored)
-                      if tuple(paths[path].shape) != stored[path])
+    reshaped = sorted(
+        path for path in set(paths) & set(stored) if tuple(paths[path].shape) != stored[path]
+    )
     if missing or extra or reshaped:
         problems = []
-        for what, names in (("missing from the checkpoint", missing), ("in the checkpoint but not "
-                            "in the model", extra), ("of another shape in the checkpoint", reshaped)):
+        for what, names in (
+            ("missing from the checkpoint", missing),
+            ("in the checkpoint but not in the model", extra),
+            ("of another shape in the checkpoint", reshaped),
+        ):
             if names:
-                shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
+                shown = ", ".join(names[:5]) + (
+                    f" and {len(names) - 5} more" if len(names) > 5 else ""
+                )
                 problems.append(f"{what}: {shown}")
         raise CheckpointMismatch(
             f"The checkpoint {checkpoint_path} does not match the model ({'; '.join(problems)}). "

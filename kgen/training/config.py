@@ -1,7 +1,7 @@
 """Settings shared by every family's training run, with documented defaults."""
 
 import dataclasses
-from typing import Literal, Optional
+from typing import Literal
 
 from kgen.models.config_fields import CheckedSettings
 from kgen.models.config_fields import Range
@@ -13,29 +13,32 @@ from kgen.models.config_fields import setting
 class TrainConfig(CheckedSettings):
     """How to train: data, batch, epochs, distribution, logging, checkpoints, export."""
 
-    dataset: Optional[str] = setting(
+    dataset: str | None = setting(
         None,
         "TFDS name (mnist, fashion_mnist, binarized_mnist, cifar10, celeb_a, ...), a folder of "
         "png/jpg images (sub-folders are labels) or a .npz with `images` [and `labels`]. "
         "Default: the model's own.",
     )
-    data_dir: Optional[str] = setting(None, "TFDS data directory (default: TFDS's own).")
-    manual_dir: Optional[str] = setting(
+    data_dir: str | None = setting(None, "TFDS data directory (default: TFDS's own).")
+    manual_dir: str | None = setting(
         None,
         "Folder with raw dataset files for offline TFDS preparation.",
         envvar="KGEN_MANUAL_DIR",
     )
-    limit: Optional[int] = setting(
+    limit: int | None = setting(
         None, "Use only the first N examples of the training (and evaluation) split.", at_least(1)
     )
-    image_size: Optional[int] = setting(None, "Centre-crop and resize images to this size.", at_least(1))
+    image_size: int | None = setting(
+        None, "Centre-crop and resize images to this size.", at_least(1)
+    )
     eval_split: str = setting(
         "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."
     )
     batch_size: int = setting(128, "Global batch size, split across replicas.", at_least(1))
     epochs: int = setting(10, "Number of passes over the training data.", at_least(1))
-    seed: Optional[int] = setting(
-        None, "Random seed; with one, CPU runs are reproducible (same losses, same samples).",
+    seed: int | None = setting(
+        None,
+        "Random seed; with one, CPU runs are reproducible (same losses, same samples).",
         Range(0, 2**32 - 1),  # what NumPy's global seed accepts
     )
     strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = setting(
@@ -47,27 +50,31 @@ class TrainConfig(CheckedSettings):
     jit_compile: Literal["auto", "on", "off"] = setting(
         "auto", "XLA compilation; auto = on for one GPU, off on CPU and under distribution."
     )
-    logdir: Optional[str] = setting(
-        None, "Run directory (default: runs/<model>-<dataset>-<time>, or the unfinished run "
-        "of the same command, which is resumed)."
+    logdir: str | None = setting(
+        None,
+        "Run directory (default: runs/<model>-<dataset>-<time>, or the unfinished run "
+        "of the same command, which is resumed).",
     )
     checkpoint_every: int = setting(
         500, "Also checkpoint every N steps (0: only at the end of each epoch).", at_least(0)
     )
     log_every: int = setting(50, "Write step scalars to TensorBoard every N steps.", at_least(0))
-    export: Optional[str] = setting(
+    export: str | None = setting(
         None, "SavedModel base folder (default: saved_models/<model>_<dataset>)."
     )
     fresh: bool = setting(False, "Start a new run even if an unfinished one matches.")
     fid_every: int = setting(
-        0, "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never).",
+        0,
+        "Log FID and KID of the current model's samples to TensorBoard every N epochs (0: never).",
         at_least(0),
     )
     fid_samples: int = setting(
-        1000, "Generated (and real evaluation-split) images per FID/KID measurement in training.",
+        1000,
+        "Generated (and real evaluation-split) images per FID/KID measurement in training.",
         at_least(2),  # a covariance needs two images
     )
-    fid_classifier: Optional[str] = setting(
-        None, "Domain classifier for --fid-every: a SavedModel from `kgen fit classifier` or the "
-        "labelled dataset to train one on (default: the training dataset's, cached on first use)."
+    fid_classifier: str | None = setting(
+        None,
+        "Domain classifier for --fid-every: a SavedModel from `kgen fit classifier` or the "
+        "labelled dataset to train one on (default: the training dataset's, cached on first use).",
     )

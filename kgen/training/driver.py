@@ -27,8 +27,8 @@ from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
 from kgen.training.checkpoints import scratch_directory
 from kgen.training.run_dir import RunDir
-from kgen.training.sample_quality import SampleQualityCallback
 from kgen.training.run_dir import open_run
+from kgen.training.sample_quality import SampleQualityCallback
 from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
@@ -65,7 +65,9 @@ def load_data(train_config, family):
     if split == "none":
         return train, None, info
     try:
-        evaluation, _ = load_source(spec, "test" if split == "auto" else split, limit=train_config.limit, **source)
+        evaluation, _ = load_source(
+            spec, "test" if split == "auto" else split, limit=train_config.limit, **source
+        )
     except DataError:
         if split != "auto":
             raise
@@ -120,10 +122,17 @@ def _fid_extractor(train_config, info, announce, train_missing=True):
     dataset's cached domain classifier, trained first if missing and `train_missing`."""
     from kgen.evaluation import feature_extractor
 
-    return feature_extractor("classifier", train_config.dataset, info, classifier=train_config.fid_classifier,
-                             announce=announce, image_size=train_config.image_size,
-                             data_dir=train_config.data_dir, manual_dir=train_config.manual_dir,
-                             train_missing=train_missing)
+    return feature_extractor(
+        "classifier",
+        train_config.dataset,
+        info,
+        classifier=train_config.fid_classifier,
+        announce=announce,
+        image_size=train_config.image_size,
+        data_dir=train_config.data_dir,
+        manual_dir=train_config.manual_dir,
+        train_missing=train_missing,
+    )
 
 
 def _cached_fid_extractor(strategy, chief, train_config, info, announce):
@@ -187,7 +196,9 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
             "for the DATA sharding to split it; pass the same --seed to all workers."
         )
     # Record the dataset resolved, so `--dataset mnist` and the default are the same run.
-    train_config = dataclasses.replace(train_config, dataset=train_config.dataset or family.default_dataset)
+    train_config = dataclasses.replace(
+        train_config, dataset=train_config.dataset or family.default_dataset
+    )
     data = extractor = None
     if train_config.fid_every and not multi_worker:
         # Training the domain classifier (on first use) runs `fit` under a strategy of its
@@ -216,16 +227,25 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
         if not isinstance(model, GenerativeModel):
             raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
         if chief:
-            reference = _fid_reference(extractor, train_config, eval_data if eval_data is not None else train_data)
+            reference = _fid_reference(
+                extractor, train_config, eval_data if eval_data is not None else train_data
+            )
     # Non-chief workers save to a scratch folder (saving is collective) but resume from the
     # chief's checkpoints when --logdir is on storage they can read.
-    state = TrainingState(model, run.checkpoint_dir if chief else scratch_directory(),
-                          restore_from=None if chief else run.checkpoint_dir)
+    state = TrainingState(
+        model,
+        run.checkpoint_dir if chief else scratch_directory(),
+        restore_from=None if chief else run.checkpoint_dir,
+    )
     _agree_on_start_step(strategy, state)
     with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
         start_step = state.restore()
     if announce and chief:
-        announce(f"Resuming {run.path} from step {start_step}." if start_step else f"Training in {run.path}.")
+        announce(
+            f"Resuming {run.path} from step {start_step}."
+            if start_step
+            else f"Training in {run.path}."
+        )
 
     batch_size = train_config.batch_size
     per_epoch = steps_per_epoch(info.num_examples, batch_size)
@@ -233,8 +253,15 @@ def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto
     callbacks = [checkpoints]  # first: every later callback reads the step it advances
     if reference is not None:
         # Before the TensorBoard logger, which writes the figures it adds to the epoch's logs.
-        callbacks.append(SampleQualityCallback(reference, train_config.fid_every, train_config.fid_samples,
-                                               seed=seed, jit_compile=train_config.jit_compile))
+        callbacks.append(
+            SampleQualityCallback(
+                reference,
+                train_config.fid_every,
+                train_config.fid_samples,
+                seed=seed,
+                jit_compile=train_config.jit_compile,
+            )
+        )
     if chief:
         callbacks.append(
             TensorBoardLogger(
@@ -299,7 +326,11 @@ def _fit_from(model, stream, start_step, per_epoch, epochs, validation, callback
         if model.stop_training or epoch >= epochs:
             return metrics
     history = model.fit(
-        stream(epoch * per_epoch), initial_epoch=epoch, epochs=epochs, steps_per_epoch=per_epoch, **common
+        stream(epoch * per_epoch),
+        initial_epoch=epoch,
+        epochs=epochs,
+        steps_per_epoch=per_epoch,
+        **common,
     )
     return _last(history) or metrics
 

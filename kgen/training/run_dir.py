@@ -18,8 +18,19 @@ CHECKPOINTS = "checkpoints"
 # Settings that do not change what is trained (where data is read from, how often to log or
 # checkpoint, how the steps are run), so a re-run that differs in them still resumes.
 _NOT_IDENTITY = (
-    "logdir", "fresh", "export", "epochs", "data_dir", "manual_dir", "checkpoint_every",
-    "log_every", "strategy", "jit_compile", "fid_every", "fid_samples", "fid_classifier",
+    "logdir",
+    "fresh",
+    "export",
+    "epochs",
+    "data_dir",
+    "manual_dir",
+    "checkpoint_every",
+    "log_every",
+    "strategy",
+    "jit_compile",
+    "fid_every",
+    "fid_samples",
+    "fid_classifier",
 )
 
 
@@ -103,13 +114,17 @@ def open_run(record, logdir=None, runs_root="runs", fresh=False):
             if not name.startswith(prefix) or not os.path.isfile(os.path.join(path, RECORD)):
                 continue
             candidate = RunDir.load(path)
-            if candidate.record.get("status") != "completed" and identity(candidate.record) == identity(record):
+            if candidate.record.get("status") != "completed" and identity(
+                candidate.record
+            ) == identity(record):
                 return _resumed(candidate, record), True
     stamp = time.strftime("%Y%m%d-%H%M%S")
     path = os.path.join(runs_root, f"{record['family']}-{record['dataset']['name']}-{stamp}")
     suffix = 1
     while os.path.exists(path):
-        path = os.path.join(runs_root, f"{record['family']}-{record['dataset']['name']}-{stamp}-{suffix}")
+        path = os.path.join(
+            runs_root, f"{record['family']}-{record['dataset']['name']}-{stamp}-{suffix}"
+        )
         suffix += 1
     run = RunDir(path, record)
     run.save()

@@ -23,8 +23,10 @@ class ImageSampler:
         self.model = model
         self.batch_size = batch_size
         self.jit_compile = resolve_jit_compile(jit_compile, model.sample_jit_compile)
-        self._draw = tf.function(lambda size, seed, labels: model.sample(size, seed=seed, labels=labels),
-                                 jit_compile=self.jit_compile)
+        self._draw = tf.function(
+            lambda size, seed, labels: model.sample(size, seed=seed, labels=labels),
+            jit_compile=self.jit_compile,
+        )
 
     def __call__(self, num, seed, labels=None):
         """`num` images (one per label when `labels` are given), numpy [N, H, W, C] in [0, 1].
@@ -39,8 +41,12 @@ class ImageSampler:
         batches = []
         for index, start in enumerate(range(0, num, self.batch_size)):
             size = min(self.batch_size, num - start)
-            batch_labels = self.model.summary_labels(size) if labels is None else labels[start : start + size]
-            batches.append(np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels)))
+            batch_labels = (
+                self.model.summary_labels(size) if labels is None else labels[start : start + size]
+            )
+            batches.append(
+                np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels))
+            )
         return np.concatenate(batches)
 
 

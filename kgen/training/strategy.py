@@ -63,7 +63,9 @@ def make_strategy(name="auto", devices=None):
     if name == "auto":
         name = "mirrored" if len(gpus) > 1 else "one-device"
     if name == "one-device":
-        return tf.distribute.OneDeviceStrategy(devices[0] if devices else "/gpu:0" if gpus else "/cpu:0")
+        return tf.distribute.OneDeviceStrategy(
+            devices[0] if devices else "/gpu:0" if gpus else "/cpu:0"
+        )
     if name == "mirrored":
         return tf.distribute.MirroredStrategy(devices)
     if "TF_CONFIG" not in os.environ:

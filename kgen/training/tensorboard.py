@@ -36,8 +36,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
         jit_compile: draw the image grids under XLA.
     """
 
-    def __init__(self, logdir, state, log_every=50, summary_batch=None, hparams=None,
-                 jit_compile=False):
+    def __init__(
+        self, logdir, state, log_every=50, summary_batch=None, hparams=None, jit_compile=False
+    ):
         super().__init__()
         self.logdir = logdir
         self.state = state
@@ -88,7 +89,9 @@ class TensorBoardLogger(keras.callbacks.Callback):
             return
         images, labels = self.summary_batch
         if self._image_summaries is None:  # one graph, traced once: samplers loop in-graph
-            self._image_summaries = tf.function(self.model.image_summaries, jit_compile=self.jit_compile)
+            self._image_summaries = tf.function(
+                self.model.image_summaries, jit_compile=self.jit_compile
+            )
         for name, grid_images in self._image_summaries(images, labels).items():
             grid = image_grid(keras.ops.convert_to_numpy(grid_images))
             tf.summary.image(name, grid[np.newaxis], step=epoch)

@@ -19,7 +19,6 @@ import re
 import keras
 
 
-
 def variables_by_path(model):
     """{path: variable} for every variable reachable from `model` through its public
     attributes: layers, random generators and optimizers, in a stable order."""
@@ -44,14 +43,18 @@ class _Walk:
         if id(variable) in self.paths:
             return
         if path in self.found:
-            raise ValueError(f"Two variables of the model would share the checkpoint path {path!r}.")
+            raise ValueError(
+                f"Two variables of the model would share the checkpoint path {path!r}."
+            )
         self.found[path] = variable
         self.paths[id(variable)] = path
 
     def visit(self, value, path):
         if isinstance(value, keras.Variable):
             self.add(path, value)
-        elif isinstance(value, (keras.random.SeedGenerator, keras.layers.Layer, keras.optimizers.Optimizer)):
+        elif isinstance(
+            value, (keras.random.SeedGenerator, keras.layers.Layer, keras.optimizers.Optimizer)
+        ):
             if id(value) in self.seen:
                 return
             self.seen.add(id(value))
@@ -89,8 +92,10 @@ class _Walk:
 
     def visit_optimizer(self, optimizer, path):
         self.visit_attributes(optimizer, path)  # a LossScaleOptimizer's inner optimizer first
-        references = {variable.path.replace("/", "_") + "_": variable
-                      for variable in getattr(optimizer, "_trainable_variables", [])}
+        references = {
+            variable.path.replace("/", "_") + "_": variable
+            for variable in getattr(optimizer, "_trainable_variables", [])
+        }
         for variable in optimizer.variables:
             if id(variable) not in self.paths:
                 self.add(_join(path, self.slot_name(variable, references)), variable)
@@ -103,7 +108,7 @@ class _Walk:
             return variable.name
         prefix = max(matches, key=len)
         reference = self.paths.get(id(references[prefix]), references[prefix].path)
-        return f"{variable.name[len(prefix):]}/{reference}"
+        return f"{variable.name[len(prefix) :]}/{reference}"
 
 
 def _is_layer_graph(layer):
