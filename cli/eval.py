@@ -142,13 +142,13 @@ def eval_command(
     --seed: the same MODEL and flags give the same figures."""
     from kgen.errors import ConfigError
     from kgen.evaluation import evaluate
-    from kgen.evaluation import feature_extractor
     from kgen.evaluation import load_model
     from kgen.evaluation import load_split
     from kgen.evaluation import log_to_tensorboard
     from kgen.evaluation import resolve_metrics
     from kgen.models import GenerativeModel
     from kgen.utils.files import write_json
+    from kgen.workflows import feature_extractor
 
     model, trained_with = load_model(model_path)
     if not isinstance(model, GenerativeModel):

@@ -13,7 +13,7 @@ import click
 )
 def export(run_dir, export_base):
     """Re-export RUN_DIR's latest checkpoint as a new SavedModel version."""
-    from kgen.export.from_run import export_run
+    from kgen.workflows import export_run
 
     path = export_run(run_dir, export_base)
     click.echo(f"SavedModel: {path}")

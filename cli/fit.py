@@ -20,10 +20,10 @@ def _fit_command(family):
     @dataclass_options(TrainConfig)
     @dataclass_options(family.config_class)
     def command(**kwargs):
-        from kgen.training import fit as run_fit
+        from kgen.workflows import train
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
-        result = run_fit(family.name, model_config, train_config, announce=click.echo)
+        result = train(family.name, model_config, train_config, announce=click.echo)
         click.echo(f"Run directory: {result.run_dir}  (tensorboard --logdir {result.run_dir})")
         click.echo(f"Checkpoints:   {result.checkpoint_dir}")
         click.echo(f"SavedModel:    {result.export_dir}")

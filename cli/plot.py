@@ -161,7 +161,7 @@ def plot(
         model, trained_with = load_model(path)
         check_supported(kind, model)
         _check_labels(labels, model)
-        from kgen.training.sample_quality import ImageSampler
+        from kgen.models.image_sampler import ImageSampler
 
         settings = dataclasses.replace(
             settings, sampler=ImageSampler(model, jit_compile=jit_compile)

@@ -68,7 +68,7 @@ def classifier(tmp_path_factory, tfds_data_dir):
     accurate), for the sample-quality tests; the real one trains on all of MNIST."""
     from kgen.models import ClassifierConfig
     from kgen.training import TrainConfig
-    from kgen.training import fit
+    from kgen.workflows import train
 
     folder = tmp_path_factory.mktemp("classifier")
     train_config = TrainConfig(
@@ -81,6 +81,6 @@ def classifier(tmp_path_factory, tfds_data_dir):
         logdir=str(folder / "run"),
         export=str(folder / "saved_model"),
     )
-    result = fit("classifier", ClassifierConfig(feature_units=32), train_config, verbose=0)
+    result = train("classifier", ClassifierConfig(feature_units=32), train_config, verbose=0)
     assert result.metrics["val_accuracy"] > 0.85, result.metrics
     return result.export_dir

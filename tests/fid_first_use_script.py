@@ -22,16 +22,17 @@ tf.config.set_logical_device_configuration(
 
 def main(data_dir, cache_dir, work_dir, out_path):
     os.environ["KGEN_CACHE_DIR"] = cache_dir
-    from kgen.evaluation import features
-    from kgen.evaluation import harness
     from kgen.models import VAEConfig
     from kgen.training import TrainConfig
     from kgen.training import driver
-    from kgen.training import fit
+    from kgen.workflows import classifiers
+    from kgen.workflows import train
 
     # A test-sized classifier: one epoch on the first 256 images (cached apart from the real one).
-    features.CLASSIFIER_EPOCHS = 1
-    harness.domain_classifier = functools.partial(features.domain_classifier, train_limit=256)
+    classifiers.CLASSIFIER_EPOCHS = 1
+    classifiers.domain_classifier = functools.partial(
+        classifiers.domain_classifier, train_limit=256
+    )
     # As on a machine with two GPUs, where --strategy auto means mirrored (the two logical
     # CPUs stand in for them): a classifier trained under `auto` makes a second MirroredStrategy.
     make_strategy = driver.make_strategy
@@ -39,7 +40,7 @@ def main(data_dir, cache_dir, work_dir, out_path):
         "mirrored" if name == "auto" else name, devices
     )
 
-    result = fit(
+    result = train(
         "vae",
         VAEConfig(latent_dim=4, base_filters=8, hidden_units=32),
         TrainConfig(

@@ -12,11 +12,11 @@ import numpy as np
 
 from kgen.models import VAEConfig
 from kgen.training import TrainConfig
-from kgen.training import fit
+from kgen.workflows import train
 
 
 def main(data_dir, work_dir, out_path, logdir=None):
-    result = fit(
+    result = train(
         "vae",
         VAEConfig(latent_dim=8, base_filters=8, hidden_units=64),
         TrainConfig(

@@ -101,8 +101,8 @@ def test_python_config_accepts_the_bound_and_rejects_past_it(
 
 @pytest.fixture
 def fit_calls(monkeypatch):
-    """Replace the training entry point `kgen fit` calls; the list receives its arguments."""
-    import kgen.training
+    """Replace the entry point `kgen fit` calls; the list receives its arguments."""
+    import kgen.workflows
 
     calls = []
 
@@ -110,7 +110,7 @@ def fit_calls(monkeypatch):
         calls.append((family_name, model_config, train_config))
         return types.SimpleNamespace(run_dir="run", checkpoint_dir="ckpt", export_dir="export")
 
-    monkeypatch.setattr(kgen.training, "fit", fake_fit)
+    monkeypatch.setattr(kgen.workflows, "train", fake_fit)
     return calls
 
 

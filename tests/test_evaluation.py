@@ -12,14 +12,14 @@ import tensorflow as tf
 from helpers import assert_clean_error
 from helpers import invoke
 
+from kgen.data import images_and_labels
 from kgen.data import load_source
 from kgen.errors import ConfigError
 from kgen.evaluation import ClassifierFeatures
 from kgen.evaluation import ReferenceSet
-from kgen.evaluation import domain_classifier
-from kgen.evaluation import feature_extractor
 from kgen.evaluation import resolve_metrics
-from kgen.evaluation.features import images_and_labels
+from kgen.workflows import domain_classifier
+from kgen.workflows import feature_extractor
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +83,7 @@ def test_fid_of_real_train_vs_test_is_small_and_against_noise_large(classifier, 
 
 def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr("kgen.evaluation.features.CLASSIFIER_EPOCHS", 1)
+    monkeypatch.setattr("kgen.workflows.classifiers.CLASSIFIER_EPOCHS", 1)
     said = []
     with pytest.raises(ConfigError, match="No mnist domain classifier is cached"):
         domain_classifier(
@@ -108,7 +108,7 @@ def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, m
 
 def test_unlabelled_dataset_uses_its_labelled_twin_or_says_what_to_pass(tmp_path, monkeypatch):
     monkeypatch.setattr(
-        "kgen.evaluation.harness.domain_classifier", lambda source, **kwargs: source
+        "kgen.workflows.classifiers.domain_classifier", lambda source, **kwargs: source
     )
     _, info = load_source(str(_npz(tmp_path, labels=False)), "train")
     assert feature_extractor("classifier", "binarized_mnist", info) == "mnist"

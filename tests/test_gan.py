@@ -465,7 +465,7 @@ def test_one_epoch_mnist_gan_ema_samples_score_no_worse_than_the_raw_generator(
     from kgen.evaluation import evaluate
     from kgen.models import GANConfig
     from kgen.training import TrainConfig
-    from kgen.training import fit
+    from kgen.training.driver import fit
 
     config = TrainConfig(
         dataset="mnist",

@@ -18,7 +18,7 @@ from kgen.export.saved_model import METADATA
 from kgen.models import GANConfig
 from kgen.models import PixelCNNConfig
 from kgen.models import get_family
-from kgen.training.sample_quality import ImageSampler
+from kgen.models.image_sampler import ImageSampler
 
 
 def _small_gan():

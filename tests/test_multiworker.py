@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from kgen.models import VAEConfig
 from kgen.training import TrainConfig
-from kgen.training import fit
+from kgen.training.driver import fit
 
 WORKER = Path(__file__).with_name("multiworker_worker.py")
 REPO = Path(__file__).resolve().parents[1]

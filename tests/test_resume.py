@@ -8,17 +8,18 @@ import sys
 import time
 import types
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import small_vae_config
 
 from kgen.errors import TrainingDiverged
-from kgen.export.from_run import model_from_run
 from kgen.models import VAE
 from kgen.training import TrainConfig
-from kgen.training import fit
+from kgen.training.build import model_from_run
 from kgen.training.checkpoints import CheckpointCallback
+from kgen.workflows import train
 
 FIT = [
     "-m",
@@ -173,7 +174,7 @@ def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good
         export=str(tmp_path / "export"),
     )
     with pytest.raises(TrainingDiverged, match=f"NaN or infinite at step {stop_step};"):
-        fit("vae", small_vae_config(), config, verbose=0)
+        train("vae", small_vae_config(), config, verbose=0)
     assert _latest_step(tmp_path / "run" / "checkpoints") == last_good
     model, record = model_from_run(str(tmp_path / "run"))
     assert record["status"] == "diverged" and record["step"] == last_good
@@ -186,7 +187,35 @@ def test_a_nan_in_any_logged_value_stops_training_not_only_in_loss():
     state = types.SimpleNamespace(step=tf.Variable(0, dtype=tf.int64))
     guard = CheckpointCallback(state)
     guard.set_model(types.SimpleNamespace(stop_training=False))
+    guard.on_train_batch_begin(0)
     guard.on_train_batch_end(0, {"d_loss": 0.7, "g_loss": 1.2})
     assert guard.diverged_at is None and not guard.model.stop_training
+    guard.on_train_batch_begin(1)
     guard.on_train_batch_end(1, {"d_loss": float("nan"), "g_loss": 1.2})
     assert guard.diverged_at == 2 and guard.model.stop_training
+
+
+@pytest.mark.parametrize("checkpoint_first", [True, False])
+def test_callbacks_read_the_step_just_taken_wherever_the_checkpoint_callback_sits(
+    checkpoint_first,
+):
+    state = types.SimpleNamespace(step=tf.Variable(10, dtype=tf.int64))  # resumed at step 10
+    seen = []
+
+    class StepReader(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            seen.append(int(state.step.numpy()))
+
+    checkpoints = CheckpointCallback(state)
+    callbacks = [checkpoints, StepReader()]
+    if not checkpoint_first:
+        callbacks.reverse()
+    model = types.SimpleNamespace(stop_training=False)
+    for callback in callbacks:
+        callback.set_model(model)
+    for batch in range(3):
+        for callback in callbacks:
+            callback.on_train_batch_begin(batch)
+        for callback in callbacks:
+            callback.on_train_batch_end(batch, {"loss": 1.0})
+    assert seen == [11, 12, 13]

@@ -6,7 +6,7 @@ from helpers import small_vae_config
 
 from kgen.errors import ConfigError
 from kgen.training import TrainConfig
-from kgen.training import fit
+from kgen.training.driver import fit
 
 
 def _config(tmp_path, name, **overrides):

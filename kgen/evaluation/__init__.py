@@ -3,9 +3,8 @@ precision/recall) over a dataset split, by one protocol for every family."""
 
 from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
-from kgen.evaluation.features import domain_classifier
+from kgen.evaluation.features import cached_domain_classifier
 from kgen.evaluation.harness import evaluate
-from kgen.evaluation.harness import feature_extractor
 from kgen.evaluation.harness import log_to_tensorboard
 from kgen.evaluation.harness import resolve_metrics
 from kgen.evaluation.likelihood import evaluate_likelihood

@@ -1,23 +1,19 @@
 """Feature extractors that sample-quality metrics compare images with: a domain classifier
-kgen trains itself (offline), or InceptionV3 pool features (the standard FID protocol)."""
+kgen trains itself (offline; `kgen.workflows` trains it, this module finds it in the
+cache), or InceptionV3 pool features (the standard FID protocol)."""
 
 import json
 import os
 
 import numpy as np
 import tensorflow as tf
-from tensorflow.python.framework import config as tf_config
 
-from kgen.data import images_and_labels
 from kgen.errors import ConfigError
 from kgen.export.saved_model import load_saved_model
 from kgen.export.saved_model import resolve_saved_model
 from kgen.utils.files import safe_name
-from kgen.utils.files import write_json
 
 INCEPTION_SIZE = 299
-# Epochs the cached domain classifier trains for: 99.19% test accuracy on MNIST (docs/results.md).
-CLASSIFIER_EPOCHS = 5
 CLASSIFIER_RECORD = "classifier.json"
 
 
@@ -142,105 +138,25 @@ def cache_root():
     )
 
 
-def domain_classifier(
-    dataset,
-    *,
-    image_size=None,
-    data_dir=None,
-    manual_dir=None,
-    announce=None,
-    train_limit=None,
-    train_missing=True,
-):
-    """The cached domain classifier of `dataset` (a labelled dataset), trained and exported
-    on first use, as ClassifierFeatures whose description holds its test accuracy (None
-    when the dataset has no test split).
-
-    Training resumes if an earlier first use was interrupted; the record that marks the
-    classifier ready is written last, atomically. `train_limit` trains on only the first N
-    examples (a quicker, weaker classifier, cached apart). With `train_missing=False` a
-    classifier not cached yet is a ConfigError instead (for callers that cannot train one).
-    """
+def classifier_folder(dataset, image_size=None, train_limit=None):
+    """Where the domain classifier of `dataset` (at `image_size`, trained on the first
+    `train_limit` examples) is cached."""
     name = safe_name(dataset)  # a folder or .npz path is a dataset too
     name += (f"-{image_size}px" if image_size else "") + (
         f"-first{train_limit}" if train_limit else ""
     )
-    folder = os.path.join(cache_root(), "classifiers", name)
+    return os.path.join(cache_root(), "classifiers", name)
+
+
+def cached_domain_classifier(dataset, *, image_size=None, train_limit=None):
+    """The domain classifier of `dataset` as ClassifierFeatures, or None when none is cached
+    (`kgen.workflows.domain_classifier` trains one). The record that marks it ready is
+    written last, so a classifier whose training was interrupted is not taken."""
+    folder = classifier_folder(dataset, image_size, train_limit)
     record_path = os.path.join(folder, CLASSIFIER_RECORD)
-    if os.path.isfile(record_path):
-        with open(record_path) as stream:
-            return ClassifierFeatures(
-                os.path.join(folder, "saved_model"), description=json.load(stream)
-            )
-    if not train_missing:
-        raise ConfigError(
-            f"No {dataset} domain classifier is cached in {folder} yet: train it first in a single "
-            "process (`kgen eval` with the classifier features, or `kgen fit MODEL --fid-every N` "
-            "without --strategy multi-worker, caches it), or pass a SavedModel from `kgen fit classifier`."
+    if not os.path.isfile(record_path):
+        return None
+    with open(record_path) as stream:
+        return ClassifierFeatures(
+            os.path.join(folder, "saved_model"), description=json.load(stream)
         )
-    return _train_domain_classifier(
-        dataset, folder, image_size, data_dir, manual_dir, announce, train_limit
-    )
-
-
-def _train_domain_classifier(
-    dataset, folder, image_size, data_dir, manual_dir, announce, train_limit
-):
-    from kgen.data import load_source
-    from kgen.errors import DataError
-    from kgen.models import ClassifierConfig
-    from kgen.training import TrainConfig
-    from kgen.training import fit
-
-    if announce:
-        announce(
-            f"Training the {dataset} domain classifier for the sample-quality metrics "
-            f"(first use, {CLASSIFIER_EPOCHS} epochs; cached in {folder})."
-        )
-    train_config = TrainConfig(
-        dataset=dataset,
-        data_dir=data_dir,
-        manual_dir=manual_dir,
-        image_size=image_size,
-        limit=train_limit,
-        epochs=CLASSIFIER_EPOCHS,
-        seed=0,
-        logdir=os.path.join(folder, "run"),
-        # One device: the classifier is small, and the caller (`fit --fid-every`) makes a
-        # MirroredStrategy of its own; two in one process collide even one after the other
-        # ("Shape mismatch in the collective instance": both number their collectives alike).
-        strategy="one-device",
-        export=os.path.join(folder, "saved_model"),
-        checkpoint_every=0,
-        log_every=0,
-    )
-    # Seed 0 turns op determinism on for the whole process, which the cached classifier wants
-    # (its accuracy figure is reproducible) but the caller's own run may not (no --seed): put
-    # the caller's setting back. TensorFlow exports no public switch to turn it off;
-    # disable_op_determinism is the counterpart of enable_op_determinism in the same module.
-    deterministic = tf_config.is_op_determinism_enabled()
-    try:
-        result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
-    finally:
-        if not deterministic:
-            tf_config.disable_op_determinism()
-    classifier = ClassifierFeatures(result.export_dir)
-    record = {
-        "trained_on": dataset,
-        "epochs": CLASSIFIER_EPOCHS,
-        "train_limit": train_limit,
-        "test_accuracy": None,
-        "test_images": 0,
-    }
-    try:  # the accuracy on the whole test split, which training may have seen only part of
-        test, _ = load_source(
-            dataset, "test", data_dir=data_dir, manual_dir=manual_dir, image_size=image_size
-        )
-    except DataError:  # folders and .npz files have only a train split
-        test = None
-    if test is not None:
-        images, labels = images_and_labels(test)
-        record.update(test_accuracy=classifier.accuracy(images, labels), test_images=len(images))
-    write_json(os.path.join(folder, CLASSIFIER_RECORD), record)
-    classifier.description.update(record)
-    return classifier

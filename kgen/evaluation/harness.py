@@ -7,14 +7,10 @@ import time
 from kgen import __version__
 from kgen.data import images_and_labels
 from kgen.errors import ConfigError
-from kgen.evaluation.features import ClassifierFeatures
-from kgen.evaluation.features import InceptionFeatures
-from kgen.evaluation.features import domain_classifier
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.sample_quality import SAMPLE_QUALITY_METRICS
 from kgen.evaluation.sample_quality import ReferenceSet
-from kgen.export.saved_model import find_saved_model
-from kgen.training.sample_quality import ImageSampler
+from kgen.models.image_sampler import ImageSampler
 from kgen.utils.files import safe_name
 
 LIKELIHOOD = "nll"
@@ -36,53 +32,6 @@ def resolve_metrics(spec, model):
             f"(e.g. --metrics {','.join(SAMPLE_QUALITY_METRICS)})."
         )
     return names
-
-
-def feature_extractor(
-    features,
-    dataset,
-    dataset_info,
-    *,
-    classifier=None,
-    inception_weights=None,
-    image_size=None,
-    data_dir=None,
-    manual_dir=None,
-    announce=None,
-    train_missing=True,
-):
-    """The extractor sample-quality metrics use.
-
-    Args:
-        features: "classifier" (a domain classifier; offline) or "inception" (InceptionV3).
-        dataset: the spec the reference images come from; its domain classifier (or that of
-            its labelled twin) is trained and cached on first use.
-        dataset_info: the reference data's DatasetInfo.
-        classifier: a classifier SavedModel path, or the labelled dataset to train one on.
-        inception_weights: a local InceptionV3 weights file (None: download).
-        train_missing: train a domain classifier not cached yet (False: a ConfigError).
-    """
-    if features == "inception":
-        return InceptionFeatures(inception_weights)
-    if classifier and find_saved_model(classifier):
-        return ClassifierFeatures(classifier, description={"trained_on": None})
-    from kgen.data import labelled_twin
-
-    source = classifier or labelled_twin(dataset)
-    if source == dataset and not dataset_info.num_classes:
-        raise ConfigError(
-            f"Dataset {dataset!r} has no labels to train a domain classifier on: pass --classifier "
-            "with a labelled dataset of the same images or a classifier SavedModel, or use "
-            "--features inception."
-        )
-    return domain_classifier(
-        source,
-        image_size=image_size,
-        data_dir=data_dir,
-        manual_dir=manual_dir,
-        announce=announce,
-        train_missing=train_missing,
-    )
 
 
 def evaluate(

@@ -7,6 +7,7 @@ import keras
 from kgen.errors import ModelNotFound
 from kgen.export.saved_model import KERAS_ARCHIVE
 from kgen.export.saved_model import resolve_saved_model
+from kgen.training.build import model_from_run
 from kgen.training.run_dir import RECORD
 
 
@@ -18,8 +19,6 @@ def load_model(path):
     SavedModel gives the `.keras` archive kgen writes beside the graph, and no settings.
     """
     if os.path.isfile(os.path.join(path, RECORD)):
-        from kgen.export.from_run import model_from_run
-
         model, record = model_from_run(path)
         keys = ("dataset", "image_size", "data_dir", "manual_dir")
         settings = {key: record["train_config"].get(key) for key in keys}

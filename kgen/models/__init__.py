@@ -1,6 +1,7 @@
 """The four model families, the domain classifier, and the protocol they share; importing
 registers each family."""
 
+from kgen.models.adversarial import AdversarialModel
 from kgen.models.base import GenerativeModel
 from kgen.models.classifier import DomainClassifier
 from kgen.models.classifier_config import ClassifierConfig

@@ -102,7 +102,8 @@ def objective_test_step(model, data):
 
 
 def adversarial_train_step(model, data):
-    """`model.d_steps` discriminator steps, one generator step, then the generator's EMA.
+    """One step of an `AdversarialModel` (its docstring walks through it): `model.d_steps`
+    discriminator steps, one generator step, then the generator's EMA.
 
     Every loss is a per-example term averaged over the *global* batch, as in
     `objective_train_step`; each optimizer scales its own loss under mixed float16.

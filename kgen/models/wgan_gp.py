@@ -5,7 +5,7 @@ import keras
 from keras import ops
 
 from kgen.models import tensorflow_steps
-from kgen.models.gan import GAN
+from kgen.models.adversarial import AdversarialModel
 from kgen.networks.common import computing_in_float32
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -30,7 +30,7 @@ def interpolate(real, fake, alpha):
 
 
 @keras.saving.register_keras_serializable(package="kgen")
-class WGANGP(GAN):
+class WGANGP(AdversarialModel):
     """Wasserstein GAN with gradient penalty.
 
     The critic minimises E[D(fake)] - E[D(real)] + lambda * E[(||grad D(x_hat)||_2 - 1)^2],
@@ -40,13 +40,13 @@ class WGANGP(GAN):
     [-clip_value, clip_value] after each step instead (the original WGAN).
 
     Args:
-        generator, discriminator: as for `GAN`; the critic must not use batch norm (the
-            penalty is per example).
+        generator, discriminator: as for `AdversarialModel`; the critic must not use batch
+            norm (the penalty is per example).
         gp_weight: lambda.
         d_steps: critic steps per generator step (5 by default).
         lipschitz: "gradient-penalty" or "clip".
         clip_value: the weight bound under "clip".
-        ema_decay, num_classes, seed: as for `GAN`.
+        ema_decay, num_classes, seed: as for `AdversarialModel`.
     """
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gradient_penalty")
@@ -130,12 +130,6 @@ class WGANGP(GAN):
             weight.assign(ops.clip(weight, -self.clip_value, self.clip_value))
 
     def get_config(self):
-        return self.config_with(
-            gp_weight=self.gp_weight,
-            d_steps=self.d_steps,
-            lipschitz=self.lipschitz,
-            clip_value=self.clip_value,
-            ema_decay=self.ema_decay,
-            num_classes=self.num_classes,
-            seed=self.seed,
+        return self.adversarial_config(
+            gp_weight=self.gp_weight, lipschitz=self.lipschitz, clip_value=self.clip_value
         )

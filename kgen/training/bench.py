@@ -16,9 +16,9 @@ import tensorflow as tf
 from kgen.data import training_stream
 from kgen.models import GenerativeModel
 from kgen.models import get_family
-from kgen.training.driver import build_model
-from kgen.training.driver import load_data
-from kgen.training.sample_quality import ImageSampler
+from kgen.models.image_sampler import ImageSampler
+from kgen.training.build import build_model
+from kgen.training.build import load_data
 from kgen.training.strategy import make_strategy
 
 

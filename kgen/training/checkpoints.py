@@ -140,6 +140,9 @@ class CheckpointCallback(keras.callbacks.Callback):
     """Counts steps, saves every `every` steps and at each epoch's end, and stops training on
     a NaN or infinite logged value without saving, so the last good checkpoint is the newest.
 
+    The step advances as a batch begins, so every callback's `on_train_batch_end` reads the
+    number of the step just taken, wherever this callback sits in the list.
+
     A step whose gradients were not finite was not applied and logs NaN (see
     `kgen.models.tensorflow_steps.minimize`), so it stops the run here too.
     """
@@ -151,8 +154,10 @@ class CheckpointCallback(keras.callbacks.Callback):
         self.diverged_at = None
         self._saved_step = None
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_begin(self, batch, logs=None):
         self.state.step.assign_add(1)
+
+    def on_train_batch_end(self, batch, logs=None):
         # Every logged value, not just a "loss": adversarial models log d_loss and g_loss.
         if not all(math.isfinite(float(value)) for value in (logs or {}).values()):
             self.diverged_at = int(self.state.step.numpy())

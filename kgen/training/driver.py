@@ -1,38 +1,35 @@
-"""The fit driver: data, strategy, model, resume, callbacks, `fit`, export.
+"""The fit driver: strategy, data, run directory, model, resume, callbacks, `fit`.
 
-Generic over families: it knows a family only through the registry and the model protocol.
+It trains and nothing else: exporting the result and measuring samples during training are
+the caller's (`kgen.workflows`), which hands in extra callbacks. Generic over families: it
+knows a family only through the registry and the model protocol.
 """
 
-import contextlib
 import dataclasses
 import random
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
 
 from kgen import __version__
 from kgen.data import evaluation_batches
-from kgen.data import images_and_labels
-from kgen.data import load_source
 from kgen.data import steps_per_epoch
 from kgen.data import training_stream
 from kgen.errors import ConfigError
-from kgen.errors import DataError
 from kgen.errors import TrainingDiverged
-from kgen.export import default_export_dir
-from kgen.export import export_saved_model
-from kgen.models import GenerativeModel
 from kgen.models import get_family
+from kgen.models.image_sampler import resolve_jit_compile
+from kgen.training.build import build_model
+from kgen.training.build import load_data
+from kgen.training.build import with_default_dataset
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
 from kgen.training.checkpoints import scratch_directory
 from kgen.training.run_dir import RunDir
 from kgen.training.run_dir import open_run
-from kgen.training.sample_quality import SampleQualityCallback
-from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
-from kgen.training.strategy import resolve_jit_compile
 from kgen.training.strategy import worker_values
 from kgen.training.tensorboard import TensorBoardLogger
 
@@ -41,58 +38,136 @@ SUMMARY_IMAGES = 32  # images in each TensorBoard grid
 
 @dataclasses.dataclass
 class FitResult:
-    """The trained model, where a run's outputs went, and how it ended."""
+    """The trained model, where a run's outputs went, and how it ended.
+
+    `export_dir` is None until the caller exports the model (`kgen.workflows.train` does);
+    `chief` says whether this process owns the run's outputs (always, off a cluster).
+    """
 
     model: keras.Model
     run_dir: str
     checkpoint_dir: str
-    export_dir: str | None
     resumed_from_step: int
     final_step: int
     metrics: dict
+    dataset_info: object
+    chief: bool = True
+    export_dir: str | None = None
 
 
-def load_data(train_config, family):
-    """(train dataset, eval dataset or None, DatasetInfo) for a training run."""
-    spec = train_config.dataset or family.default_dataset
-    source = dict(
-        data_dir=train_config.data_dir,
-        manual_dir=train_config.manual_dir,
-        image_size=train_config.image_size,
-    )
-    train, info = load_source(spec, "train", limit=train_config.limit, **source)
-    split = train_config.eval_split
-    if split == "none":
-        return train, None, info
-    try:
-        evaluation, _ = load_source(
-            spec, "test" if split == "auto" else split, limit=train_config.limit, **source
+@dataclasses.dataclass(frozen=True)
+class RunSetup:
+    """What a run is made of once its model is built, for callers' extra callbacks.
+
+    Attributes:
+        model: the compiled model, built in the strategy's scope.
+        strategy: the tf.distribute strategy it trains under.
+        chief: whether this process writes the run's outputs.
+        train_data, eval_data: the unbatched datasets (eval_data None without an eval split).
+        info: the DatasetInfo.
+        seed: the run's seed (given or drawn, and recorded).
+        train_config: the run's TrainConfig, its dataset resolved.
+    """
+
+    model: keras.Model
+    strategy: tf.distribute.Strategy
+    chief: bool
+    train_data: tf.data.Dataset
+    eval_data: tf.data.Dataset | None
+    info: object
+    seed: int
+    train_config: object
+
+
+def fit(
+    family_name,
+    model_config,
+    train_config,
+    runs_root="runs",
+    verbose="auto",
+    announce=None,
+    *,
+    data=None,
+    extra_callbacks: Callable[[RunSetup], list] | None = None,
+):
+    """Train a model of `family_name`; resume its unfinished run if there is one.
+
+    Args:
+        family_name, model_config, train_config: what to train, and how.
+        runs_root: where new run directories go when train_config.logdir is unset.
+        verbose: Keras's `fit` verbosity.
+        announce: announce(message) is told where the run lives before training starts.
+        data: (train, eval or None, DatasetInfo) already loaded for this run, else loaded here.
+        extra_callbacks: extra_callbacks(RunSetup) -> Keras callbacks, called on every worker
+            once the model is built; the callbacks may add figures to the epoch's logs, which
+            the TensorBoard logger writes.
+
+    Returns a FitResult. Raises TrainingDiverged (after keeping the last good checkpoint)
+    when the loss stops being finite.
+    """
+    family = get_family(family_name)
+    train_config = checked_train_config(train_config, family)
+    strategy = make_strategy(train_config.strategy)
+    chief = is_chief(strategy)
+    train_data, eval_data, info = data or load_data(train_config, family)
+    run = _open_run(family, model_config, train_config, info, runs_root, chief)
+    _seed_everything(run.seed, deterministic=train_config.seed is not None)
+    model = build_model(family, model_config, info, run.seed, strategy, train_config)
+    setup = RunSetup(model, strategy, chief, train_data, eval_data, info, run.seed, train_config)
+    extras = extra_callbacks(setup) if extra_callbacks else []
+    state, start_step = _restore(setup, run)
+    if announce and chief:
+        announce(
+            f"Resuming {run.path} from step {start_step}."
+            if start_step
+            else f"Training in {run.path}."
         )
-    except DataError:
-        if split != "auto":
-            raise
-        evaluation = None
-    return train, evaluation, info
+    checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
+    logger = _tensorboard_logger(setup, run, state) if chief else None
+    metrics = _fit_from(
+        model,
+        lambda from_step: training_stream(
+            train_data, train_config.batch_size, run.seed, skip_batches=from_step
+        ),
+        start_step,
+        steps_per_epoch(info.num_examples, train_config.batch_size),
+        train_config.epochs,
+        None if eval_data is None else evaluation_batches(eval_data, train_config.batch_size),
+        _callbacks(checkpoints, extras, logger),
+        verbose,
+    )
+    _finish(run, checkpoints, chief)
+    return FitResult(
+        model=model,
+        run_dir=run.path,
+        checkpoint_dir=run.checkpoint_dir,
+        resumed_from_step=start_step,
+        final_step=int(state.step.numpy()),
+        metrics=metrics,
+        dataset_info=info,
+        chief=chief,
+    )
 
 
-@contextlib.contextmanager
-def dtype_policy(mixed_precision):
-    """Set the global Keras dtype policy for building a model, then restore it."""
-    previous = keras.config.dtype_policy()
-    if mixed_precision:
-        on_gpu = bool(tf.config.list_physical_devices("GPU"))
-        keras.config.set_dtype_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+def checked_train_config(train_config, family):
+    """`train_config` with its dataset resolved (so `--dataset mnist` and the family's
+    default are the same run), or a ConfigError for settings that cannot work together."""
+    if train_config.strategy == "multi-worker" and train_config.seed is None:
+        raise ConfigError(
+            "--strategy multi-worker needs --seed: every worker must shuffle the data alike "
+            "for the DATA sharding to split it; pass the same --seed to all workers."
+        )
+    return with_default_dataset(train_config, family)
 
 
-def build_model(family, model_config, info, seed, strategy, train_config):
-    """Build and compile the family's model inside the strategy's scope."""
-    jit = resolve_jit_compile(train_config.jit_compile, default_jit_compile(strategy))
-    with dtype_policy(train_config.mixed_precision), strategy.scope():
-        return family.build(model_config, info, seed=seed, jit_compile=jit)
+def _open_run(family, model_config, train_config, info, runs_root, chief):
+    """The run directory: the chief opens (or resumes) it; other workers of a cluster get a
+    RunDir over a scratch folder unless --logdir names the chief's."""
+    record = _record(family, model_config, train_config, info)
+    if chief:
+        run, _ = open_run(record, train_config.logdir, runs_root, train_config.fresh)
+        return run
+    return RunDir(train_config.logdir or scratch_directory(), record)
 
 
 def _record(family, model_config, train_config, info):
@@ -110,56 +185,28 @@ def _record(family, model_config, train_config, info):
     }
 
 
-def _hparams(record):
-    flat = {"model": record["family"], "dataset": record["dataset"]["name"], "seed": record["seed"]}
-    flat.update(record["model_config"])
-    flat.update({k: v for k, v in record["train_config"].items() if k not in ("logdir", "export")})
-    return flat
+def _seed_everything(seed, deterministic):
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
 
 
-def _fid_extractor(train_config, info, announce, train_missing=True):
-    """The feature extractor of the in-training FID/KID: the --fid-classifier or the
-    dataset's cached domain classifier, trained first if missing and `train_missing`."""
-    from kgen.evaluation import feature_extractor
+def _restore(setup, run):
+    """(TrainingState, the global step it resumes from) after restoring the newest
+    checkpoint, if any.
 
-    return feature_extractor(
-        "classifier",
-        train_config.dataset,
-        info,
-        classifier=train_config.fid_classifier,
-        announce=announce,
-        image_size=train_config.image_size,
-        data_dir=train_config.data_dir,
-        manual_dir=train_config.manual_dir,
-        train_missing=train_missing,
+    Non-chief workers save to a scratch folder (saving is collective) but resume from the
+    chief's checkpoints when --logdir is on storage they can read.
+    """
+    state = TrainingState(
+        setup.model,
+        run.checkpoint_dir if setup.chief else scratch_directory(),
+        restore_from=None if setup.chief else run.checkpoint_dir,
     )
-
-
-def _cached_fid_extractor(strategy, chief, train_config, info, announce):
-    """The chief's extractor under --strategy multi-worker, which cannot train a classifier
-    (TensorFlow's runtime must not start before MultiWorkerMirroredStrategy exists). Every
-    worker hears whether the chief has one, so all refuse together instead of some waiting
-    forever for the others."""
-    extractor, problem = None, None
-    if chief:
-        try:
-            extractor = _fid_extractor(train_config, info, announce, train_missing=False)
-        except ConfigError as error:
-            problem = error
-    if 0 in worker_values(strategy, int(problem is None)).values():
-        raise ConfigError(
-            "--fid-every under --strategy multi-worker needs a domain classifier ready before "
-            f"training: {problem or 'the chief has none (see its error).'}"
-        )
-    return extractor
-
-
-def _fid_reference(extractor, train_config, data):
-    """Features of the first --fid-samples real images of `data`, for the in-training FID/KID."""
-    from kgen.evaluation import ReferenceSet
-
-    images, _ = images_and_labels(data.take(train_config.fid_samples))
-    return ReferenceSet(extractor, images)
+    _agree_on_start_step(setup.strategy, state)
+    with setup.strategy.scope():  # restoring creates the optimizer's slots, which it owns
+        start_step = state.restore()
+    return state, start_step
 
 
 def _agree_on_start_step(strategy, state):
@@ -176,133 +223,54 @@ def _agree_on_start_step(strategy, state):
         )
 
 
-def _summary_batch(dataset):
-    batch = next(iter(dataset.batch(SUMMARY_IMAGES).take(1)))
-    return batch["image"], batch.get("label")
-
-
-def fit(family_name, model_config, train_config, runs_root="runs", verbose="auto", announce=None):
-    """Train a model of `family_name`; resume its unfinished run if there is one; export it.
-
-    `announce(message)`, if given, is told where the run lives before training starts.
-    Returns a FitResult. Raises TrainingDiverged (after keeping the last good checkpoint)
-    when the loss stops being finite.
-    """
-    family = get_family(family_name)
-    multi_worker = train_config.strategy == "multi-worker"
-    if multi_worker and train_config.seed is None:
-        raise ConfigError(
-            "--strategy multi-worker needs --seed: every worker must shuffle the data alike "
-            "for the DATA sharding to split it; pass the same --seed to all workers."
-        )
-    # Record the dataset resolved, so `--dataset mnist` and the default are the same run.
-    train_config = dataclasses.replace(
-        train_config, dataset=train_config.dataset or family.default_dataset
+def _tensorboard_logger(setup, run, state):
+    data = setup.eval_data if setup.eval_data is not None else setup.train_data
+    batch = next(iter(data.batch(SUMMARY_IMAGES).take(1)))
+    return TensorBoardLogger(
+        run.path,
+        state,
+        log_every=setup.train_config.log_every,
+        summary_batch=(batch["image"], batch.get("label")),
+        hparams=_hparams(run.record),
+        jit_compile=resolve_jit_compile(
+            setup.train_config.jit_compile, setup.model.sample_jit_compile
+        ),
     )
-    data = extractor = None
-    if train_config.fid_every and not multi_worker:
-        # Training the domain classifier (on first use) runs `fit` under a strategy of its
-        # own; made while this run's exists, two strategies over the same devices collide
-        # ("Shape mismatch in the collective instance"). So it is ready before this one.
-        data = load_data(train_config, family)
-        extractor = _fid_extractor(train_config, data[2], announce)
-    strategy = make_strategy(train_config.strategy)
-    chief = is_chief(strategy)
-    train_data, eval_data, info = data or load_data(train_config, family)
-    if train_config.fid_every and multi_worker:
-        extractor = _cached_fid_extractor(strategy, chief, train_config, info, announce)
-    record = _record(family, model_config, train_config, info)
-    if chief:
-        run, _ = open_run(record, train_config.logdir, runs_root, train_config.fresh)
-    else:
-        run = RunDir(train_config.logdir or scratch_directory(), record)
-    seed = run.seed
-    keras.utils.set_random_seed(seed)
-    if train_config.seed is not None:
-        tf.config.experimental.enable_op_determinism()
 
-    model = build_model(family, model_config, info, seed, strategy, train_config)
-    reference = None
-    if train_config.fid_every:
-        if not isinstance(model, GenerativeModel):
-            raise ConfigError(f"--fid-every measures samples; a {type(model).__name__} draws none.")
-        if chief:
-            reference = _fid_reference(
-                extractor, train_config, eval_data if eval_data is not None else train_data
-            )
-    # Non-chief workers save to a scratch folder (saving is collective) but resume from the
-    # chief's checkpoints when --logdir is on storage they can read.
-    state = TrainingState(
-        model,
-        run.checkpoint_dir if chief else scratch_directory(),
-        restore_from=None if chief else run.checkpoint_dir,
-    )
-    _agree_on_start_step(strategy, state)
-    with strategy.scope():  # restoring creates the optimizer's slots, which the strategy owns
-        start_step = state.restore()
-    if announce and chief:
-        announce(
-            f"Resuming {run.path} from step {start_step}."
-            if start_step
-            else f"Training in {run.path}."
-        )
 
-    batch_size = train_config.batch_size
-    per_epoch = steps_per_epoch(info.num_examples, batch_size)
-    checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
-    callbacks = [checkpoints]  # first: every later callback reads the step it advances
-    if reference is not None:
-        # Before the TensorBoard logger, which writes the figures it adds to the epoch's logs.
-        callbacks.append(
-            SampleQualityCallback(
-                reference,
-                train_config.fid_every,
-                train_config.fid_samples,
-                seed=seed,
-                jit_compile=train_config.jit_compile,
-            )
-        )
-    if chief:
-        callbacks.append(
-            TensorBoardLogger(
-                run.path,
-                state,
-                log_every=train_config.log_every,
-                summary_batch=_summary_batch(eval_data if eval_data is not None else train_data),
-                hparams=_hparams(run.record),
-                jit_compile=resolve_jit_compile(train_config.jit_compile, model.sample_jit_compile),
-            )
-        )
-    validation = None if eval_data is None else evaluation_batches(eval_data, batch_size)
+def _hparams(record):
+    flat = {
+        "model": record["family"],
+        "dataset": record["dataset"]["name"],
+        "seed": record["seed"],
+    }
+    flat.update(record["model_config"])
+    flat.update({k: v for k, v in record["train_config"].items() if k not in ("logdir", "export")})
+    return flat
 
-    def stream(from_step):
-        return training_stream(train_data, batch_size, seed, skip_batches=from_step)
 
-    metrics = _fit_from(
-        model, stream, start_step, per_epoch, train_config.epochs, validation, callbacks, verbose
-    )
+def _callbacks(checkpoints, extras, logger):
+    """The run's callbacks, in the one order that matters: the extra callbacks (such as the
+    in-training FID) add their figures to an epoch's logs in `on_epoch_end`, and Keras
+    calls the callbacks in list order, so they come before the TensorBoard logger, which
+    writes those logs. The checkpoint callback may sit anywhere: it advances the step as
+    a batch begins, before any callback reads it."""
+    return [checkpoints, *extras, *([logger] if logger else [])]
+
+
+def _finish(run, checkpoints, chief):
+    """Mark the run completed, or diverged (raising TrainingDiverged)."""
     if checkpoints.diverged_at is not None:
         if chief:
             run.mark("diverged")
         raise TrainingDiverged(
-            f"A loss or its gradients became NaN or infinite at step {checkpoints.diverged_at}; training "
-            f"stopped. The last good checkpoint is in {run.checkpoint_dir}: the same command "
-            "resumes from it; a lower --learning-rate (or no --mixed-precision) starts a new run."
+            f"A loss or its gradients became NaN or infinite at step {checkpoints.diverged_at}; "
+            f"training stopped. The last good checkpoint is in {run.checkpoint_dir}: the same "
+            "command resumes from it; a lower --learning-rate (or no --mixed-precision) starts a "
+            "new run."
         )
-    export_dir = None
     if chief:
         run.mark("completed")
-        export_base = train_config.export or default_export_dir(family.name, info.name)
-        export_dir = export_saved_model(model, export_base)
-    return FitResult(
-        model=model,
-        run_dir=run.path,
-        checkpoint_dir=run.checkpoint_dir,
-        export_dir=export_dir,
-        resumed_from_step=start_step,
-        final_step=int(state.step.numpy()),
-        metrics=metrics,
-    )
 
 
 def _fit_from(model, stream, start_step, per_epoch, epochs, validation, callbacks, verbose):

@@ -118,12 +118,3 @@ def default_jit_compile(strategy):
     """
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     return on_gpu and isinstance(strategy, tf.distribute.OneDeviceStrategy)
-
-
-def resolve_jit_compile(setting, auto_default):
-    """--jit-compile as a bool: "on"/"off" as said, "auto" as `auto_default` says (for the
-    train step `default_jit_compile(strategy)`; for in-process sampling, such as the
-    TensorBoard grids and `kgen bench`, the model's `sample_jit_compile`)."""
-    if setting == "auto":
-        return auto_default
-    return setting == "on"

@@ -1,0 +1,57 @@
+"""Drawing many samples of a model in batches, and the --jit-compile setting as a bool: what
+training (in-training FID, TensorBoard grids, `kgen bench`) and evaluation (`kgen eval`,
+`kgen plot`) both sample with, so it lives with the models they share."""
+
+import numpy as np
+import tensorflow as tf
+
+
+def resolve_jit_compile(setting, auto_default):
+    """--jit-compile as a bool: "on"/"off" as said, "auto" as `auto_default` says (for the
+    train step `kgen.training.strategy.default_jit_compile(strategy)`; for in-process
+    sampling, such as the TensorBoard grids and `kgen bench`, the model's
+    `sample_jit_compile`)."""
+    if setting == "auto":
+        return auto_default
+    return setting == "on"
+
+
+class ImageSampler:
+    """Draws many samples of a model in batches through one traced sampler: what `kgen
+    eval`, `kgen plot`, `kgen bench` and the in-training FID sample with.
+
+    Args:
+        model: a GenerativeModel.
+        batch_size: images per traced call.
+        jit_compile: the --jit-compile setting ("auto" follows `model.sample_jit_compile`).
+    """
+
+    def __init__(self, model, batch_size=500, jit_compile="auto"):
+        self.model = model
+        self.batch_size = batch_size
+        self.jit_compile = resolve_jit_compile(jit_compile, model.sample_jit_compile)
+        self._draw = tf.function(
+            lambda size, seed, labels: model.sample(size, seed=seed, labels=labels),
+            jit_compile=self.jit_compile,
+        )
+
+    def __call__(self, num, seed, labels=None):
+        """`num` images (one per label when `labels` are given), numpy [N, H, W, C] in [0, 1].
+
+        Batch i uses seed `seed + i`, so the same seed gives the same images. Without
+        labels a conditional model draws the classes 0, 1, ... in turn, as many of each.
+        """
+        if labels is not None:
+            labels = np.asarray(labels, np.int32)
+            num = len(labels)
+            self.model.checked_labels(labels)  # here, where they are known: traced, they are not
+        batches = []
+        for index, start in enumerate(range(0, num, self.batch_size)):
+            size = min(self.batch_size, num - start)
+            batch_labels = (
+                self.model.summary_labels(size) if labels is None else labels[start : start + size]
+            )
+            batches.append(
+                np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels))
+            )
+        return np.concatenate(batches)
