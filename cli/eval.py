@@ -23,7 +23,10 @@ import click
     "--metrics",
     "metrics_spec",
     default=None,
-    help="Comma-separated, from nll,fid,kid,precision,recall. Default: all the model has (nll needs a likelihood).",
+    help=(
+        "Comma-separated, from nll,fid,kid,precision,recall. Default: all the model has "
+        "(nll needs a likelihood)."
+    ),
 )
 @click.option(
     "--num-samples",
@@ -223,7 +226,8 @@ def _print_table(report):
         shown = f", accuracy {accuracy:.4f}" if accuracy is not None else ""
         click.echo(
             f"features: {extractor['name']}{shown}; {protocol['num_generated']} generated vs "
-            f"{protocol['num_reference']} {report['dataset']}/{report['split']} images; seed {protocol['seed']}"
+            f"{protocol['num_reference']} {report['dataset']}/{report['split']} images; "
+            f"seed {protocol['seed']}"
         )
     if "likelihood" in protocol:
         click.echo(f"likelihood over {protocol['likelihood']['num_images']} images")

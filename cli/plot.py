@@ -75,14 +75,20 @@ def _kinds_help():
     "--labels",
     default=None,
     callback=parse_labels,
-    help="Conditional models: comma-separated labels of the samples; traversal and manifold decode with the first.",
+    help=(
+        "Conditional models: comma-separated labels of the samples; traversal and manifold "
+        "decode with the first."
+    ),
 )
 @click.option(
     "--jit-compile",
     default="auto",
     show_default=True,
     type=click.Choice(["auto", "on", "off"]),
-    help="Draw samples under XLA; auto lets the model choose (on for samplers that loop over pixels).",
+    help=(
+        "Draw samples under XLA; auto lets the model choose "
+        "(on for samplers that loop over pixels)."
+    ),
 )
 @click.option(
     "--x-axis",
@@ -209,6 +215,7 @@ def _real_images(model, count, trained_with, dataset, split, image_size, data_di
     images, labels = images_and_labels(data)
     if len(images) < count:
         raise ConfigError(
-            f"This plot needs {count} images but {info.name}/{split} has {len(images)}; pass a smaller --num."
+            f"This plot needs {count} images but {info.name}/{split} has {len(images)}; "
+            "pass a smaller --num."
         )
     return images, labels if model.num_classes else None

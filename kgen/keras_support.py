@@ -26,5 +26,6 @@ def unsupported_keras(what):
         return None
     return (
         f"{what} relies on Keras internals that kgen has checked only on keras{supported_range()}, "
-        f"but keras {found} is installed; install a supported version: pip install 'keras{supported_range()}'."
+        f"but keras {found} is installed; install a supported version: "
+        f"pip install 'keras{supported_range()}'."
     )

@@ -22,7 +22,8 @@ SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
 def shared_data_dir() -> Path:
     """Root of the raw dataset files (one sub-folder per TFDS dataset)."""
     assert SHARED_DATA_DIR.is_dir(), (
-        f"raw data folder {SHARED_DATA_DIR} is missing; it must hold mnist/ and binarized_mnist/ with the TFDS raw files"
+        f"raw data folder {SHARED_DATA_DIR} is missing; it must hold mnist/ and "
+        "binarized_mnist/ with the TFDS raw files"
     )
     return SHARED_DATA_DIR
 

@@ -38,7 +38,8 @@ def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_onl
         "loaded = tf.saved_model.load(sys.argv[1])\n"
         "images = tf.constant(np.load(sys.argv[2]))\n"
         "np.save(sys.argv[3], loaded.signatures['features'](images=images)['features'].numpy())\n"
-        "np.save(sys.argv[4], loaded.signatures['serving_default'](images=images)['probabilities'].numpy())\n"
+        "np.save(sys.argv[4], "
+        "loaded.signatures['serving_default'](images=images)['probabilities'].numpy())\n"
         "assert not any(name.split('.')[0] == 'kgen' for name in sys.modules)\n"
     )
     images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")

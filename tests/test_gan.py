@@ -300,8 +300,8 @@ def test_a_checkpoint_of_another_model_names_what_is_missing_or_extra(tmp_path):
         TrainingState(other, str(tmp_path)).restore()
     message = str(error.value)
     assert (
-        "in the checkpoint but not in the model: d_optimizer/momentum/discriminator/04_batch_normalization"
-        in message
+        "in the checkpoint but not in the model: "
+        "d_optimizer/momentum/discriminator/04_batch_normalization" in message
     )
     assert (
         "missing from the checkpoint: alpha_seed_generator/state" in message
@@ -348,7 +348,9 @@ loaded = tf.saved_model.load(path)
 z = tf.constant(np.load(z_path))
 labels = tf.constant([1, 2, 3], tf.int32)
 generated = loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy()
-sampled = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(4, tf.int64), labels=labels)["images"].numpy()
+sampled = loaded.signatures["sample"](
+    num=tf.constant(3), seed=tf.constant(4, tf.int64), labels=labels
+)["images"].numpy()
 np.savez(out_path, generated=generated, sampled=sampled)
 assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
 """

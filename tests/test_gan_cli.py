@@ -1,4 +1,6 @@
-"""`kgen fit gan|wgan-gp` end to end on an MNIST subset, its flags, and `kgen sample` on the export."""
+"""`kgen fit gan|wgan-gp` end to end on an MNIST subset, its flags, and `kgen sample` on the
+export.
+"""
 
 import json
 import os

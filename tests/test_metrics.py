@@ -1,4 +1,6 @@
-"""Tests of kgen.metrics: Fréchet distance, kernel distance, precision and recall, against closed forms."""
+"""Tests of kgen.metrics: Fréchet distance, kernel distance, precision and recall, against
+closed forms.
+"""
 
 import itertools
 import math

@@ -204,7 +204,8 @@ def test_workers_resuming_from_different_steps_all_refuse_in_one_line(
         assert "Traceback" not in output, f"worker {index}:\n{output[-4000:]}"
         errors = [line for line in output.splitlines() if line.startswith("Error:")]
         assert errors == [
-            "Error: The workers would resume from different checkpoints (worker 0 from step 4, worker 1 "
-            "from step 0): give every worker the same --logdir, on storage they all can read."
+            "Error: The workers would resume from different checkpoints "
+            "(worker 0 from step 4, worker 1 from step 0): give every worker the same --logdir, "
+            "on storage they all can read."
         ], f"worker {index}:\n{output[-4000:]}"
     print(f"both workers refused after {time.time() - started:.0f}s")

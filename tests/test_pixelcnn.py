@@ -148,7 +148,12 @@ path, images_path, out_path = sys.argv[1:]
 loaded = tf.saved_model.load(path)
 log_prob = loaded.signatures["log_prob"](images=tf.constant(np.load(images_path)))["log_prob"]
 sample = loaded.signatures["sample"](num=tf.constant(3), seed=tf.constant(4, tf.int64))["images"]
-np.savez(out_path, log_prob=log_prob.numpy(), sample=sample.numpy(), signatures=sorted(loaded.signatures))
+np.savez(
+    out_path,
+    log_prob=log_prob.numpy(),
+    sample=sample.numpy(),
+    signatures=sorted(loaded.signatures),
+)
 assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
 """
 

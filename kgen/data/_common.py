@@ -44,8 +44,9 @@ def check_only_train(split: str, source: str) -> None:
     """Folder and npz sources hold one unsplit collection, exposed as "train"."""
     if split != "train":
         raise DataError(
-            f"split {split!r} does not exist for {source}: folder and .npz sources have only the split "
-            f"'train' (all examples); use split 'train' or make a separate folder/.npz for held-out data."
+            f"split {split!r} does not exist for {source}: folder and .npz sources have only "
+            "the split 'train' (all examples); use split 'train' or make a separate "
+            "folder/.npz for held-out data."
         )
 
 

@@ -25,15 +25,18 @@ def _images_in(folder: Path, recursive: bool) -> list[Path]:
 
 
 def _list_examples(folder: Path) -> tuple[list[Path], list[int] | None, list[str]]:
-    """(files, labels or None, class names): sub-folders holding images are classes, sorted by name."""
+    """(files, labels or None, class names): sub-folders holding images are classes,
+    sorted by name.
+    """
     loose = _images_in(folder, recursive=False)
     classes = sorted(
         d.name for d in folder.iterdir() if d.is_dir() and _images_in(d, recursive=True)
     )
     if classes and loose:
         raise DataError(
-            f"folder {folder} has both images directly inside ({loose[0].name}, ...) and class sub-folders "
-            f"({', '.join(classes[:3])}, ...); move the loose images into a class sub-folder, or use a folder without sub-folders."
+            f"folder {folder} has both images directly inside ({loose[0].name}, ...) and class "
+            f"sub-folders ({', '.join(classes[:3])}, ...); move the loose images into a class "
+            "sub-folder, or use a folder without sub-folders."
         )
     if not classes:
         if not loose:
@@ -79,7 +82,8 @@ def load_folder(folder: Path, split: str, *, limit=None, image_size=None):
     if image_size is None and len(sizes) > 1:
         examples = ", ".join(f"{w}x{h}" for w, h in sorted(sizes)[:3])
         raise DataError(
-            f"folder {folder} has images of different sizes ({examples}, ...); pass --image-size N to crop and resize them to N x N."
+            f"folder {folder} has images of different sizes ({examples}, ...); "
+            "pass --image-size N to crop and resize them to N x N."
         )
     width, height = next(iter(sizes))
     shape = image_shape(height, width, channels, image_size)

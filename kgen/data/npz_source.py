@@ -34,7 +34,8 @@ def _read_arrays(path: Path, limit) -> tuple[np.ndarray, np.ndarray | None]:
         images = images[..., None]  # greyscale [N, H, W]: models expect a channel axis
     if images.ndim != 4 or len(images) == 0:
         raise DataError(
-            f"'images' in {path} has shape {images.shape}; it must be a non-empty [N, H, W] or [N, H, W, C] array."
+            f"'images' in {path} has shape {images.shape}; "
+            "it must be a non-empty [N, H, W] or [N, H, W, C] array."
         )
     if labels is not None:
         if (
@@ -43,8 +44,9 @@ def _read_arrays(path: Path, limit) -> tuple[np.ndarray, np.ndarray | None]:
             or labels.min() < 0
         ):
             raise DataError(
-                f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; it must hold "
-                f"{len(images)} non-negative integers, one per image (or be left out)."
+                f"'labels' in {path} has shape {labels.shape} and dtype {labels.dtype}; "
+                f"it must hold {len(images)} non-negative integers, one per image "
+                "(or be left out)."
             )
     return images, labels
 
@@ -55,13 +57,15 @@ def _pixel_scale(images: np.ndarray, path: Path) -> float:
     if np.issubdtype(images.dtype, np.integer) or images.dtype == bool:
         if low < 0 or high > 255:
             raise DataError(
-                f"integer 'images' in {path} range over [{low}, {high}]; store uint8 pixels in 0..255."
+                f"integer 'images' in {path} range over [{low}, {high}]; "
+                "store uint8 pixels in 0..255."
             )
         return 255.0 if images.dtype != bool else 1.0
     if np.issubdtype(images.dtype, np.floating) and 0.0 <= low and high <= 1.0:
         return 1.0
     raise DataError(
-        f"'images' in {path} have dtype {images.dtype} and range [{low}, {high}]; store uint8 in 0..255 or floats in [0, 1]."
+        f"'images' in {path} have dtype {images.dtype} and range [{low}, {high}]; "
+        "store uint8 in 0..255 or floats in [0, 1]."
     )
 
 

@@ -102,7 +102,9 @@ def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
 
 
 def images_and_labels(dataset: tf.data.Dataset):
-    """(images [N, H, W, C] float32, labels [N] or None) of a finite {"image", ["label"]} dataset."""
+    """(images [N, H, W, C] float32, labels [N] or None) of a finite {"image", ["label"]}
+    dataset.
+    """
     images, labels = [], []
     for batch in dataset.batch(1000).as_numpy_iterator():
         images.append(batch["image"])

@@ -47,7 +47,8 @@ def load_source(
       spec: TFDS name (mnist, cifar10, celeb_a, ...; the first Image and ClassLabel features
         are used), a folder of images (sub-folders = classes in sorted order, loose files =
         unlabelled) or an .npz with `images` (uint8 0..255 or float [0, 1]) and optional `labels`.
-      split: TFDS split name ("train", "test", "validation", ...); folders and .npz only have "train".
+      split: TFDS split name ("train", "test", "validation", ...); folders and .npz only have
+        "train".
       data_dir: TFDS data directory (None = TFDS default).
       manual_dir: directory of manually downloaded raw files, or one sub-folder per dataset;
         defaults to env KGEN_MANUAL_DIR.
@@ -68,7 +69,8 @@ def load_source(
         if path.suffix.lower() == ".npz":
             return npz_source.load_npz(path, split, limit=limit, image_size=image_size)
         raise DataError(
-            f"{spec!r} is a file but not an .npz; pass a TFDS name, a folder of png/jpg images or an .npz with an 'images' array."
+            f"{spec!r} is a file but not an .npz; pass a TFDS name, a folder of png/jpg images "
+            "or an .npz with an 'images' array."
         )
     if spec.lower().endswith(".npz"):
         raise DataError(f"no .npz file at {path}; check the path.")

@@ -1,11 +1,12 @@
 """Loads any TFDS dataset that has an Image feature, preparing it from manually placed files.
 
-How TFDS finds manual files (tensorflow_datasets 4.9, DownloadManager._get_manually_downloaded_path):
-for every URL a builder downloads, it looks for `manual_dir / url_info.filename`, where `filename`
-is the 4th column of the builder's registered checksums (`builder.url_infos`; for mnist and
-binarized_mnist it equals the URL basename). The lookup is flat: TFDS does not look in
-`manual_dir/<dataset name>`, so kgen resolves that sub-folder itself before handing the
-directory to TFDS. A file found there is checksum-validated and used instead of downloading.
+How TFDS finds manual files (tensorflow_datasets 4.9,
+DownloadManager._get_manually_downloaded_path): for every URL a builder downloads, it looks for
+`manual_dir / url_info.filename`, where `filename` is the 4th column of the builder's registered
+checksums (`builder.url_infos`; for mnist and binarized_mnist it equals the URL basename). The
+lookup is flat: TFDS does not look in `manual_dir/<dataset name>`, so kgen resolves that sub-folder
+itself before handing the directory to TFDS. A file found there is checksum-validated and used
+instead of downloading.
 """
 
 from __future__ import annotations
@@ -95,11 +96,16 @@ def _offline_hint(builder) -> str:
         )
     else:
         what = f"place the raw files the TFDS '{name}' builder downloads"
-    return f"{what} in a directory DIR or DIR/{name}, then pass --manual-dir DIR or set KGEN_MANUAL_DIR=DIR"
+    return (
+        f"{what} in a directory DIR or DIR/{name}, then pass --manual-dir DIR or set "
+        "KGEN_MANUAL_DIR=DIR"
+    )
 
 
 def _prepare(builder, manual_dir: Path | None) -> None:
-    """Prepares the builder once; raises DataError (not a 3-minute retry loop) when files are missing."""
+    """Prepares the builder once; raises DataError (not a 3-minute retry loop) when files
+    are missing.
+    """
     if builder.is_prepared():
         return
     files = expected_files(builder)
@@ -109,8 +115,9 @@ def _prepare(builder, manual_dir: Path | None) -> None:
         missing = [f for f, _ in files if not (manual_dir / f).is_file()]
         if missing:
             raise DataError(
-                f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and the manual dir "
-                f"{manual_dir} lacks {', '.join(missing)}; {_offline_hint(builder)}."
+                f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and the "
+                f"manual dir {manual_dir} lacks {', '.join(missing)}; "
+                f"{_offline_hint(builder)}."
             )
     if manual_dir is None and files:
         _check_reachable(builder, files[0][1])
@@ -120,7 +127,8 @@ def _prepare(builder, manual_dir: Path | None) -> None:
     except Exception as error:  # TFDS raises many types (requests, checksum, OSError...)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DataError(
-            f"TFDS could not download or prepare '{builder.name}' ({type(error).__name__}: {first_line}); "
+            f"TFDS could not download or prepare '{builder.name}' "
+            f"({type(error).__name__}: {first_line}); "
             f"to prepare it offline, {_offline_hint(builder)}."
         ) from error
 
@@ -137,8 +145,9 @@ def _check_reachable(builder, url):
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
         host = urllib.parse.urlparse(url).netloc
         raise DataError(
-            f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and {host} cannot be "
-            f"reached ({type(error).__name__}); to prepare it offline, {_offline_hint(builder)}."
+            f"TFDS dataset '{builder.name}' is not prepared in {builder.data_dir} and {host} "
+            f"cannot be reached ({type(error).__name__}); to prepare it offline, "
+            f"{_offline_hint(builder)}."
         ) from error
 
 
@@ -156,7 +165,8 @@ def load_tfds(
     except tfds.core.DatasetNotFoundError as error:
         raise DataError(
             f"dataset {name!r} is neither a TFDS dataset name nor an existing folder or .npz path; "
-            f"use a name from the TFDS catalog (e.g. mnist, cifar10) or the path of a folder of images or of an .npz."
+            "use a name from the TFDS catalog (e.g. mnist, cifar10) or the path of a folder of "
+            "images or of an .npz."
         ) from error
     features = builder.info.features
     image_key = _first_feature(features, tfds.features.Image)
@@ -164,12 +174,14 @@ def load_tfds(
     # Checked before preparing, so that an unusable dataset is not downloaded for nothing.
     if image_key is None:
         raise DataError(
-            f"TFDS dataset {name!r} has no Image feature; kgen needs an image dataset such as mnist or cifar10."
+            f"TFDS dataset {name!r} has no Image feature; "
+            "kgen needs an image dataset such as mnist or cifar10."
         )
     height, width, channels = features[image_key].shape
     if image_size is None and (height is None or width is None):
         raise DataError(
-            f"TFDS dataset {name!r} has images of varying sizes; pass --image-size N to crop and resize them to N x N."
+            f"TFDS dataset {name!r} has images of varying sizes; "
+            "pass --image-size N to crop and resize them to N x N."
         )
 
     _prepare(builder, resolve_manual_dir(manual_dir, builder.name))
@@ -179,7 +191,8 @@ def load_tfds(
         split_size = builder.info.splits[split].num_examples
     except (KeyError, ValueError) as error:
         raise DataError(
-            f"split {split!r} does not exist for TFDS dataset {name!r}; available splits: {available}."
+            f"split {split!r} does not exist for TFDS dataset {name!r}; "
+            f"available splits: {available}."
         ) from error
     read_split, num_examples = split, split_size
     if limit is not None and limit < split_size:

@@ -1,4 +1,5 @@
-"""Observation models p(x | params) for images: Bernoulli, discretized logistic, 256-way categorical.
+"""Observation models p(x | params) for images: Bernoulli, discretized logistic,
+256-way categorical.
 
 Each likelihood maps external images (float32 in [0, 1]) to the targets it scores, says how
 many output channels a decoder needs per image channel, gives log p(x | params) per example

@@ -92,7 +92,8 @@ class MaskedConv2D(keras.layers.Layer):
             raise ValueError(f"`stack` must be one of {STACKS}. Received: stack={stack!r}")
         if not isinstance(color_channels, int) or color_channels <= 0:
             raise ValueError(
-                f"`color_channels` must be a positive int. Received: color_channels={color_channels!r}"
+                "`color_channels` must be a positive int. "
+                f"Received: color_channels={color_channels!r}"
             )
         if filters % color_channels:
             raise ValueError(

@@ -1,4 +1,6 @@
-"""Sample-quality metrics over feature vectors: Fréchet distance, kernel distance, precision and recall."""
+"""Sample-quality metrics over feature vectors: Fréchet distance, kernel distance, precision
+and recall.
+"""
 
 from kgen.metrics.frechet import feature_moments
 from kgen.metrics.frechet import frechet_distance

@@ -8,7 +8,8 @@ def _feature_matrix(features, name, min_rows, hint=""):
     array = np.asarray(features, dtype=np.float64)
     if array.ndim != 2 or array.shape[0] < min_rows:
         raise ValueError(
-            f"{name} must be a 2-D array [N, D] with N >= {min_rows} rows{hint}, got shape {array.shape}"
+            f"{name} must be a 2-D array [N, D] with N >= {min_rows} rows{hint}, "
+            f"got shape {array.shape}"
         )
     return array
 

@@ -1,4 +1,6 @@
-"""Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel."""
+"""Kernel Inception Distance (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial
+kernel.
+"""
 
 import numpy as np
 

@@ -1,4 +1,6 @@
-"""Improved precision and recall (Kynkäänniemi et al. 2019) from k-nearest-neighbour manifolds of features."""
+"""Improved precision and recall (Kynkäänniemi et al. 2019) from k-nearest-neighbour
+manifolds of features.
+"""
 
 import numpy as np
 
@@ -6,7 +8,9 @@ from kgen.metrics.frechet import _feature_pair
 
 
 def _squared_distances(x, y, y_squared_norms):
-    """[len(x), len(y)] squared Euclidean distances; the expansion can round below 0, hence the clip."""
+    """[len(x), len(y)] squared Euclidean distances; the expansion can round below 0, hence
+    the clip.
+    """
     # In place, so a batch holds one [len(x), len(y)] float64 array rather than several.
     squared = x @ y.T
     squared *= -2.0
@@ -16,7 +20,9 @@ def _squared_distances(x, y, y_squared_norms):
 
 
 def _squared_radii(points, k, batch_size):
-    """Squared distance from each point to its k-th nearest neighbour in `points`, itself excluded."""
+    """Squared distance from each point to its k-th nearest neighbour in `points`, itself
+    excluded.
+    """
     norms = np.sum(points * points, axis=1)
     radii = np.empty(points.shape[0])
     for start in range(0, points.shape[0], batch_size):

@@ -62,6 +62,9 @@ CLASSIFIER = register_family(
         config_class=ClassifierConfig,
         build=build_classifier,
         default_dataset="mnist",
-        summary="Domain classifier whose features kgen eval measures samples with (FID, KID, precision/recall).",
+        summary=(
+            "Domain classifier whose features kgen eval measures samples with "
+            "(FID, KID, precision/recall)."
+        ),
     )
 )

@@ -29,7 +29,10 @@ class Range:
 
     def __str__(self):
         if self.min is not None and self.max is not None:
-            return f"{'(' if self.min_open else '['}{self.min}, {self.max}{')' if self.max_open else ']'}"
+            return (
+                f"{'(' if self.min_open else '['}{self.min}, "
+                f"{self.max}{')' if self.max_open else ']'}"
+            )
         if self.min is not None:
             return f"{'greater than' if self.min_open else 'at least'} {self.min}"
         if self.max is not None:

@@ -139,6 +139,8 @@ WGAN_GP_FAMILY = register_family(
         config_class=WGANGPConfig,
         build=build_wgan_gp,
         default_dataset="mnist",
-        summary="WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator.",
+        summary=(
+            "WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator."
+        ),
     )
 )

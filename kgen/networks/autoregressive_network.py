@@ -45,7 +45,8 @@ class AutoregressiveNetwork(keras.layers.Layer):
         image_shape = tuple(int(d) for d in image_shape)
         if len(image_shape) != 3 or image_shape[-1] not in (1, 3):
             raise ValueError(
-                f"`image_shape` must be (height, width, 1 or 3). Received: image_shape={image_shape}"
+                "`image_shape` must be (height, width, 1 or 3). "
+                f"Received: image_shape={image_shape}"
             )
         if num_blocks < 1:
             raise ValueError(f"`num_blocks` must be at least 1. Received: num_blocks={num_blocks}")

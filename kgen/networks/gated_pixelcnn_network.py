@@ -15,8 +15,8 @@ class GatedPixelCNNNetwork(AutoregressiveNetwork):
     PixelCNN Decoders"): a type-A gated block with an `input_kernel_size` kernel reads the
     image, `num_blocks - 1` type-B gated blocks follow, and the last horizontal stack plus
     the sum of every block's skip output goes through two 1x1 masked convolutions (the last
-    horizontal stack is added so that its residual convolution is trained too). No blind spot. Arguments are
-    `AutoregressiveNetwork`'s.
+    horizontal stack is added so that its residual convolution is trained too). No blind
+    spot. Arguments are `AutoregressiveNetwork`'s.
     """
 
     def __init__(self, image_shape, params_per_channel, **kwargs):

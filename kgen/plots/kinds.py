@@ -92,7 +92,10 @@ def _encoder(model):
 
 def _decoder(model):
     if not getattr(model, "can_decode", False):
-        return f"{type(model).__name__} has no latent space; this plot needs a model that decodes codes z"
+        return (
+            f"{type(model).__name__} has no latent space; "
+            "this plot needs a model that decodes codes z"
+        )
     return None
 
 
