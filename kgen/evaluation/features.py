@@ -48,7 +48,8 @@ class ClassifierFeatures:
         images = np.asarray(images, np.float32)
         if images.shape[1:] != self.image_shape:
             raise ConfigError(
-                f"The domain classifier takes images shaped {self.image_shape}, got {images.shape[1:]}; "
+                f"The domain classifier takes images shaped {self.image_shape}, "
+                f"got {images.shape[1:]}; "
                 "pass --classifier with one trained on images of this size."
             )
         features, labels = [], []
@@ -100,7 +101,8 @@ class InceptionFeatures:
             where = f"from {weights!r}" if weights else "(download failed)"
             raise ConfigError(
                 f"Could not load the InceptionV3 ImageNet weights {where}: {error}. Pass "
-                "--inception-weights FILE (inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5) "
+                "--inception-weights FILE "
+                "(inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5) "
                 "or use the domain classifier (--features classifier), which works offline."
             ) from None
         self._embed = tf.function(self._embed_batch)

@@ -132,7 +132,8 @@ class GenerativeModel(KgenModel):
         return num if labels is None else ops.shape(labels)[0]
 
     def summary_labels(self, num):
-        """Labels 0, 1, ..., cycling, for a grid of `num` conditional samples (None if unconditional)."""
+        """Labels 0, 1, ..., cycling, for a grid of `num` conditional samples (None if
+        unconditional)."""
         if not self.num_classes:
             return None
         return ops.mod(ops.arange(num, dtype="int32"), self.num_classes)

@@ -136,8 +136,8 @@ def in_cross_replica_context(update):
     """Run `update()` once for all replicas.
 
     Variables that every replica updates identically (an average of weights, clipped
-    weights) have no aggregation, and a mirrored variable without one refuses assignment from a replica;
-    from the cross-replica context the assignment reaches every copy.
+    weights) have no aggregation, and a mirrored variable without one refuses assignment
+    from a replica; from the cross-replica context the assignment reaches every copy.
     """
     context = tf.distribute.get_replica_context()
     if context is None:

@@ -106,7 +106,8 @@ def check_checkpoint_matches(checkpoint_path, paths, allow_extra=False):
     if not stored:
         raise CheckpointMismatch(
             f"The checkpoint {checkpoint_path} holds no variables by path: it was written by an "
-            "older kgen, which stored them by position. Train a new run (--fresh) with this version."
+            "older kgen, which stored them by position. Train a new run (--fresh) with this "
+            "version."
         )
     missing = sorted(set(paths) - set(stored))
     extra = [] if allow_extra else sorted(set(stored) - set(paths))
