@@ -151,6 +151,7 @@ def test_a_flag_no_command_has_fails_the_check():
 class _ScratchConfig(CheckedSettings):
     width: int = setting(64, "Hidden width.", at_least(1))
     mode: Literal["a", "b"] = setting("a", "Which variant.")
+    depth: int | None = setting(None, "Blocks.", at_least(1), shown_default="one per stage")
 
 
 def test_a_new_family_gets_its_section_from_its_config(monkeypatch):
@@ -181,4 +182,5 @@ def test_a_new_family_gets_its_section_from_its_config(monkeypatch):
     assert regenerated.index("## `kgen fit classifier`") < section
     assert section < regenerated.index("## `kgen sample`")
     assert "| `--mode [a\\|b]` | `a` | Which variant. |" in regenerated
+    assert "| `--depth INTEGER RANGE` | one per stage | Blocks. Range: `x>=1`. |" in regenerated
     assert reference.render(regenerated) == regenerated
