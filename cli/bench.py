@@ -4,6 +4,7 @@ import json
 
 import click
 
+from cli.fit import TRAIN_SHOWN_DEFAULTS
 from cli.options import dataclass_options
 from cli.options import split_kwargs
 from kgen.models import families
@@ -19,6 +20,8 @@ _BENCH_IGNORES = (
     "export",
     "fresh",
 )
+# A benchmark without --seed uses seed 0 (kgen.training.bench), not a random one.
+_BENCH_SHOWN_DEFAULTS = {**TRAIN_SHOWN_DEFAULTS, "seed": "0"}
 
 
 @click.group()
@@ -55,7 +58,7 @@ def _bench_command(family):
     @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
     )
-    @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES)
+    @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES, shown_defaults=_BENCH_SHOWN_DEFAULTS)
     @dataclass_options(family.config_class)
     def command(steps, warmup, sample_size, as_json, **kwargs):
         from kgen.training.bench import benchmark

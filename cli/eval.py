@@ -11,7 +11,8 @@ import click
 @click.option(
     "--dataset",
     default=None,
-    help="Dataset to evaluate on (default: the run's own; required for a SavedModel).",
+    show_default="the run's own",
+    help="Dataset to evaluate on; required for a SavedModel.",
 )
 @click.option(
     "--split",
@@ -23,16 +24,17 @@ import click
     "--metrics",
     "metrics_spec",
     default=None,
-    help=(
-        "Comma-separated, from nll,fid,kid,precision,recall. Default: all the model has "
-        "(nll needs a likelihood)."
-    ),
+    show_default="all the model has",
+    help="Comma-separated, from nll,fid,kid,precision,recall. nll means the family's likelihood "
+    "figures (PixelCNN: nll; VAE: negative_elbo, iwae_nll); a model without a likelihood (the "
+    "GANs) refuses it.",
 )
 @click.option(
     "--num-samples",
     default=None,
     type=click.IntRange(min=2),
-    help="Images to generate for the sample-quality metrics (default: as many as the split has).",
+    show_default="as many as the split has",
+    help="Images to generate for the sample-quality metrics.",
 )
 @click.option(
     "--importance-samples",
@@ -52,21 +54,27 @@ import click
 @click.option(
     "--classifier",
     default=None,
+    show_default="the dataset's own",
     help="Domain classifier: a SavedModel from `kgen fit classifier`, or the labelled dataset "
-    "to train one on (default: the evaluated dataset, e.g. mnist for binarized_mnist).",
+    "to train one on. An unlabelled dataset with a labelled twin uses the twin's "
+    "(binarized_mnist uses mnist's).",
 )
 @click.option(
     "--inception-weights",
     default=None,
     type=click.Path(exists=True, dir_okay=False),
-    help="Local InceptionV3 notop weights file, for --features inception without internet.",
+    show_default="download",
+    help="Local InceptionV3 weights file (include_top=False), for --features inception "
+    "without internet.",
 )
 @click.option(
     "--generator",
     type=click.Choice(["ema", "raw"]),
     default=None,
+    show_default="ema for the GANs",
     help="Generator weights to sample with, for models that keep several (the GANs): "
-    "the moving average (ema, their default) or the last step's (raw).",
+    "the moving average (ema) or the last step's (raw). An error for a model with one set of "
+    "weights. The JSON protocol records the choice as `generator`.",
 )
 @click.option(
     "--seed",
@@ -79,20 +87,29 @@ import click
     "--image-size",
     default=None,
     type=click.IntRange(min=1),
-    help="Centre-crop and resize images (default: the run's own).",
+    show_default="the run's own",
+    help="Centre-crop and resize images.",
 )
 @click.option(
     "--limit",
     default=None,
     type=click.IntRange(min=1),
+    show_default="all",
     help="Use only the first N examples of the split.",
 )
-@click.option("--data-dir", default=None, help="TFDS data directory.")
+@click.option(
+    "--data-dir",
+    default=None,
+    show_default="the run's own, else TFDS's",
+    help="TFDS data directory.",
+)
 @click.option(
     "--manual-dir",
     default=None,
     envvar="KGEN_MANUAL_DIR",
-    help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]",
+    show_envvar=True,
+    show_default="the run's own",
+    help="Raw files for offline TFDS preparation.",
 )
 @click.option(
     "--batch-size",
@@ -113,7 +130,7 @@ import click
     "json_path",
     default=None,
     type=click.Path(dir_okay=False),
-    help="Also write the results to this JSON file.",
+    help="Also write the report to this JSON file (atomically).",
 )
 def eval_command(
     model_path,

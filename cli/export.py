@@ -9,7 +9,8 @@ import click
     "--export",
     "export_base",
     default=None,
-    help="SavedModel base folder (default: saved_models/<model>_<dataset>).",
+    show_default="saved_models/<model>_<dataset>",
+    help="SavedModel base folder; the export is its next version.",
 )
 def export(run_dir, export_base):
     """Re-export RUN_DIR's latest checkpoint as a new SavedModel version."""

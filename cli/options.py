@@ -26,9 +26,16 @@ def _click_type(field):
     return annotation, False
 
 
-def dataclass_options(config_class, exclude=()):
+def dataclass_options(config_class, exclude=(), shown_defaults=None):
     """A decorator adding one option per field of `config_class` (`--field-name`), except
-    the fields named in `exclude`."""
+    the fields named in `exclude`.
+
+    The help text comes from the field's `metadata["help"]`; `metadata["envvar"]` names an
+    environment variable that fills the option. Where the field's default (often None) says
+    less than a phrase would, `metadata["shown_default"]`, or `shown_defaults[field_name]`
+    for a default that depends on the command, is the default `--help` and docs/cli.md show
+    (Click's `show_default` string); the value itself stays the field's default."""
+    shown_defaults = shown_defaults or {}
 
     def decorate(command):
         for field in reversed(dataclasses.fields(config_class)):
@@ -36,19 +43,17 @@ def dataclass_options(config_class, exclude=()):
                 continue
             flag = field.name.replace("_", "-")
             click_type, is_flag = _click_type(field)
-            help_text = field.metadata.get("help", "")
+            shown = shown_defaults.get(field.name, field.metadata.get("shown_default"))
             extra = {}
             if "envvar" in field.metadata:
-                extra["envvar"] = field.metadata["envvar"]
-                help_text += f" [env: {field.metadata['envvar']}]"
+                extra.update(envvar=field.metadata["envvar"], show_envvar=True)
             if is_flag:
-                declaration = f"--{flag}/--no-{flag}"
                 command = click.option(
-                    declaration,
+                    f"--{flag}/--no-{flag}",
                     field.name,
                     default=field.default,
-                    show_default=True,
-                    help=help_text,
+                    show_default=shown or True,
+                    help=field.metadata.get("help", ""),
                 )(command)
             else:
                 command = click.option(
@@ -56,8 +61,8 @@ def dataclass_options(config_class, exclude=()):
                     field.name,
                     type=click_type,
                     default=field.default,
-                    show_default=field.default is not None,
-                    help=help_text,
+                    show_default=shown or field.default is not None,
+                    help=field.metadata.get("help", ""),
                     **extra,
                 )(command)
         return command

@@ -29,13 +29,15 @@ def _kinds_help():
     "--out",
     default=None,
     type=click.Path(dir_okay=False),
-    help="PNG file to write.  [default: KIND.png]",
+    show_default="KIND.png",
+    help="PNG file to write. It is written to a temporary file and then renamed into place.",
 )
 @click.option(
     "--num",
     default=None,
     type=click.IntRange(min=1),
-    help=f"Samples, real images or image pairs, by kind ({_defaults('num')}).",
+    show_default=_defaults("num"),
+    help="Samples, real images (reconstructions) or image pairs (interpolation).",
 )
 @click.option(
     "--seed",
@@ -48,7 +50,8 @@ def _kinds_help():
     "--steps",
     default=None,
     type=click.IntRange(min=2),
-    help=f"Images per row, or per side of the manifold's grid ({_defaults('steps')}).",
+    show_default=_defaults("steps"),
+    help="Images per row, or per side of the manifold's grid.",
 )
 @click.option(
     "--dims",
@@ -69,26 +72,23 @@ def _kinds_help():
     default="image",
     show_default=True,
     type=click.Choice(["image", "zero"]),
-    help="Code a traversal starts from: an encoded test image (models that encode) or z = 0.",
+    help="Code a traversal starts from: the first real image's posterior mean (models that "
+    "encode), or z = 0.",
 )
 @click.option(
     "--labels",
     default=None,
     callback=parse_labels,
-    help=(
-        "Conditional models: comma-separated labels of the samples; traversal and manifold "
-        "decode with the first."
-    ),
+    help="Conditional models: comma-separated labels of the samples, each in [0, N) for a model "
+    "of N classes. A traversal or manifold decodes with the first one (class 0 if none is given).",
 )
 @click.option(
     "--jit-compile",
     default="auto",
     show_default=True,
     type=click.Choice(["auto", "on", "off"]),
-    help=(
-        "Draw samples under XLA; auto lets the model choose "
-        "(on for samplers that loop over pixels)."
-    ),
+    help="Draw samples under XLA; auto lets the model choose (on for samplers that loop over "
+    "pixels).",
 )
 @click.option(
     "--x-axis",
@@ -100,7 +100,8 @@ def _kinds_help():
 @click.option(
     "--dataset",
     default=None,
-    help="Dataset of the real images (default: the run's own; required for a SavedModel).",
+    show_default="the run's own",
+    help="Dataset of the real images; required for a SavedModel.",
 )
 @click.option(
     "--split",
@@ -112,14 +113,22 @@ def _kinds_help():
     "--image-size",
     default=None,
     type=click.IntRange(min=1),
-    help="Centre-crop and resize images (default: the run's own).",
+    show_default="the run's own",
+    help="Centre-crop and resize the real images.",
 )
-@click.option("--data-dir", default=None, help="TFDS data directory.")
+@click.option(
+    "--data-dir",
+    default=None,
+    show_default="the run's own, else TFDS's",
+    help="TFDS data directory.",
+)
 @click.option(
     "--manual-dir",
     default=None,
     envvar="KGEN_MANUAL_DIR",
-    help="Raw files for offline TFDS preparation. [env: KGEN_MANUAL_DIR]",
+    show_envvar=True,
+    show_default="the run's own",
+    help="Raw files for offline TFDS preparation.",
 )
 def plot(
     kind,

@@ -8,7 +8,11 @@ from cli.options import parse_labels
 @click.command()
 @click.argument("saved_model", type=click.Path())
 @click.option(
-    "--num", default=64, show_default=True, type=click.IntRange(min=1), help="Number of images."
+    "--num",
+    default=64,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Number of images. Ignored when --labels is given.",
 )
 @click.option(
     "--seed", default=0, show_default=True, type=int, help="Random seed; same seed, same images."
@@ -17,7 +21,8 @@ from cli.options import parse_labels
     "--labels",
     default=None,
     callback=parse_labels,
-    help="Comma-separated class labels, one image each (conditional models).",
+    help="Comma-separated class labels, one image each. Required for conditional models and "
+    "rejected by the others. Each must lie in [0, N) for a model of N classes.",
 )
 @click.option(
     "--out",
