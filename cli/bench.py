@@ -4,7 +4,6 @@ import json
 
 import click
 
-from cli.fit import TRAIN_SHOWN_DEFAULTS
 from cli.options import dataclass_options
 from cli.options import split_kwargs
 from kgen.models import families
@@ -21,7 +20,7 @@ _BENCH_IGNORES = (
     "fresh",
 )
 # A benchmark without --seed uses seed 0 (kgen.training.bench), not a random one.
-_BENCH_SHOWN_DEFAULTS = {**TRAIN_SHOWN_DEFAULTS, "seed": "0"}
+_BENCH_SHOWN_DEFAULTS = {"seed": "0"}
 
 
 @click.group()

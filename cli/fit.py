@@ -7,9 +7,6 @@ from cli.options import split_kwargs
 from kgen.models import families
 from kgen.training import TrainConfig
 
-# What an unset TrainConfig setting means, where its help text does not say it already.
-TRAIN_SHOWN_DEFAULTS = {"limit": "all", "seed": "random, recorded"}
-
 
 @click.group()
 def fit():
@@ -20,7 +17,7 @@ def _fit_command(family):
     @click.command(
         name=family.name, help=f"{family.summary} Default dataset: {family.default_dataset}."
     )
-    @dataclass_options(TrainConfig, shown_defaults=TRAIN_SHOWN_DEFAULTS)
+    @dataclass_options(TrainConfig)
     @dataclass_options(family.config_class)
     def command(**kwargs):
         from kgen.workflows import train

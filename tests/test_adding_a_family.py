@@ -21,6 +21,7 @@ sys.path.insert(0, sys.argv[1])
 import example_family  # registers independent-pixels
 from click.testing import CliRunner
 from cli.main import main
+from cli.reference import DOC, render
 from kgen.evaluation import load_model
 from kgen.plots import supported_kinds
 
@@ -44,6 +45,7 @@ out = {
     "traversal": run("plot", "traversal", work + "/run", "--out", work + "/traversal.png"),
 }
 out["kinds"] = supported_kinds(load_model(work + "/run")[0])
+out["cli_md"] = render(DOC.read_text())  # docs/cli.md as `python -m cli.reference` rewrites it
 with open(work + "/out.json", "w") as stream:
     json.dump(out, stream)
 """
@@ -79,6 +81,9 @@ def test_a_fifth_family_trains_exports_evaluates_and_plots_from_its_own_file(
     # It learned: the likelihood beats the uniform model's 784 log 2 = 543.4 nats.
     nats = json.loads((tmp_path / "eval.json").read_text())["metrics"]["nll"]["nats"]
     assert nats < 400, nats
+    # Regenerating docs/cli.md gives the family its section, its option in its table.
+    section = out["cli_md"].split("## `kgen bench independent-pixels`")[1].split("\n## ")[0]
+    assert "`--learning-rate FLOAT RANGE` | `0.05` | Adam learning rate" in section, section
     # Plot kinds follow from the protocol: it samples, but has no latent space.
     assert out["kinds"] == ["samples"]
     assert out["traversal"]["code"] != 0 and "no latent space" in out["traversal"]["output"]

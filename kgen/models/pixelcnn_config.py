@@ -42,7 +42,10 @@ class PixelCNNConfig(CheckedSettings):
         "categorical for colour.",
     )
     filters: int | None = setting(
-        None, "Width of the hidden layers [default: 64 for 1 channel, 96 for colour].", at_least(1)
+        None,
+        "Width of the hidden layers.",
+        at_least(1),
+        shown_default="64 for 1 channel, 96 for colour",
     )
     num_blocks: int = setting(7, "Residual or gated blocks after the input layer's.", at_least(1))
     kernel_size: int = setting(

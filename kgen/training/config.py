@@ -26,7 +26,10 @@ class TrainConfig(CheckedSettings):
         envvar="KGEN_MANUAL_DIR",
     )
     limit: int | None = setting(
-        None, "Use only the first N examples of the training (and evaluation) split.", at_least(1)
+        None,
+        "Use only the first N examples of the training (and evaluation) split.",
+        at_least(1),
+        shown_default="all",
     )
     image_size: int | None = setting(
         None, "Centre-crop and resize images to this size.", at_least(1)
@@ -40,6 +43,7 @@ class TrainConfig(CheckedSettings):
         None,
         "Random seed; with one, CPU runs are reproducible (same losses, same samples).",
         Range(0, 2**32 - 1),  # what NumPy's global seed accepts
+        shown_default="random, recorded",
     )
     strategy: Literal["auto", "one-device", "mirrored", "multi-worker"] = setting(
         "auto", "Distribution: auto = mirrored when more than one GPU is visible."
