@@ -9,7 +9,8 @@ from cli.options import split_kwargs
 from kgen.models import families
 from kgen.training import TrainConfig
 
-# Training settings that mean nothing to a benchmark (it writes no run and no export).
+# Training settings that mean nothing to a benchmark (it writes no run and no export, and
+# measures no samples).
 _BENCH_IGNORES = (
     "epochs",
     "eval_split",
@@ -18,6 +19,9 @@ _BENCH_IGNORES = (
     "log_every",
     "export",
     "fresh",
+    "fid_every",
+    "fid_samples",
+    "fid_classifier",
 )
 # A benchmark without --seed uses seed 0 (kgen.training.bench), not a random one.
 _BENCH_SHOWN_DEFAULTS = {"seed": "0"}
