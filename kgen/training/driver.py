@@ -13,6 +13,7 @@ import keras
 import tensorflow as tf
 
 from kgen import __version__
+from kgen.data import DatasetInfo
 from kgen.data import evaluation_batches
 from kgen.data import steps_per_epoch
 from kgen.data import training_stream
@@ -26,6 +27,7 @@ from kgen.training.build import with_default_dataset
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
 from kgen.training.checkpoints import scratch_directory
+from kgen.training.config import TrainConfig
 from kgen.training.run_dir import RunDir
 from kgen.training.run_dir import open_run
 from kgen.training.strategy import is_chief
@@ -50,7 +52,7 @@ class FitResult:
     resumed_from_step: int
     final_step: int
     metrics: dict
-    dataset_info: object
+    dataset_info: DatasetInfo
     chief: bool = True
     export_dir: str | None = None
 
@@ -74,9 +76,9 @@ class RunSetup:
     chief: bool
     train_data: tf.data.Dataset
     eval_data: tf.data.Dataset | None
-    info: object
+    info: DatasetInfo
     seed: int
-    train_config: object
+    train_config: TrainConfig
 
 
 def fit(
@@ -124,18 +126,7 @@ def fit(
         )
     checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
     logger = _tensorboard_logger(setup, run, state) if chief else None
-    metrics = _fit_from(
-        model,
-        lambda from_step: training_stream(
-            train_data, train_config.batch_size, run.seed, skip_batches=from_step
-        ),
-        start_step,
-        steps_per_epoch(info.num_examples, train_config.batch_size),
-        train_config.epochs,
-        None if eval_data is None else evaluation_batches(eval_data, train_config.batch_size),
-        _callbacks(checkpoints, extras, logger),
-        verbose,
-    )
+    metrics = _fit_from(setup, start_step, _callbacks(checkpoints, extras, logger), verbose)
     _finish(run, checkpoints, chief)
     return FitResult(
         model=model,
@@ -273,9 +264,19 @@ def _finish(run, checkpoints, chief):
         run.mark("completed")
 
 
-def _fit_from(model, stream, start_step, per_epoch, epochs, validation, callbacks, verbose):
+def _fit_from(setup, start_step, callbacks, verbose):
     """Run `fit` from global step `start_step`: first the rest of a partly trained epoch,
     then whole epochs. Returns the last epoch's metrics."""
+    model = setup.model
+    epochs, batch_size = setup.train_config.epochs, setup.train_config.batch_size
+    per_epoch = steps_per_epoch(setup.info.num_examples, batch_size)
+    validation = None
+    if setup.eval_data is not None:
+        validation = evaluation_batches(setup.eval_data, batch_size)
+
+    def stream(from_step):
+        return training_stream(setup.train_data, batch_size, setup.seed, skip_batches=from_step)
+
     epoch, offset = divmod(start_step, per_epoch)
     metrics = {}
     if epoch >= epochs:
