@@ -1,6 +1,13 @@
-"""Small builders shared by the tests."""
+"""Small builders and runners shared by the tests."""
+
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
 
 import numpy as np
+import tensorflow as tf
 
 from kgen.data import DatasetInfo
 from kgen.models import VAEConfig
@@ -57,3 +64,65 @@ def invoke_in(folder, *args):
         return invoke(*args)
     finally:
         os.chdir(cwd)
+
+
+def one_step_weights(strategy, build, images, labels=None, pin=None):
+    """The weights after one training step on one batch: `build()` makes the compiled model
+    inside `strategy`'s scope, `pin(model)` (if given) then fixes the randomness the runs
+    compare must not depend on, and the model fits one epoch of a single batch of `images`
+    (with `labels` under "label" when given)."""
+    with strategy.scope():
+        model = build()
+    if pin is not None:
+        pin(model)
+    examples = {"image": images} if labels is None else {"image": images, "label": labels}
+    dataset = tf.data.Dataset.from_tensor_slices(examples).batch(len(images))
+    model.fit(dataset, epochs=1, verbose=0)
+    return [w.numpy() for w in model.weights]
+
+
+# Around the script of run_with_tensorflow_only, in a fresh interpreter.
+_TENSORFLOW_ONLY_PRELUDE = """
+import sys
+import numpy as np
+import tensorflow as tf
+saved_model_path, inputs_path, outputs_path = sys.argv[1:]
+loaded = tf.saved_model.load(saved_model_path)
+with np.load(inputs_path) as stored:
+    inputs = dict(stored)
+outputs = {}
+"""
+_TENSORFLOW_ONLY_EPILOGUE = """
+np.savez(outputs_path, **outputs)
+assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
+"""
+
+
+def run_with_tensorflow_only(saved_model, script, **inputs):
+    """Run `script` in a fresh interpreter that imports TensorFlow and NumPy only, as a
+    server would, and return the NumPy arrays it puts in `outputs` (a dict, by name).
+
+    Before the script runs, `loaded` is `tf.saved_model.load(saved_model)` and `inputs` holds
+    the given NumPy arrays by name; `np`, `tf` and `sys` are imported. The run fails if the
+    process exits non-zero or imported kgen. (TensorFlow imports Keras itself, so Keras is
+    not checked.)"""
+    with tempfile.TemporaryDirectory() as folder:
+        inputs_path = os.path.join(folder, "inputs.npz")
+        outputs_path = os.path.join(folder, "outputs.npz")
+        np.savez(inputs_path, **inputs)
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                _TENSORFLOW_ONLY_PRELUDE + textwrap.dedent(script) + _TENSORFLOW_ONLY_EPILOGUE,
+                str(saved_model),
+                inputs_path,
+                outputs_path,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        with np.load(outputs_path) as stored:
+            return dict(stored)

@@ -11,6 +11,7 @@ import pytest
 import tensorflow as tf
 from helpers import assert_clean_error
 from helpers import invoke
+from helpers import run_with_tensorflow_only
 
 from kgen.data import images_and_labels
 from kgen.data import load_source
@@ -30,42 +31,27 @@ def real_images(tfds_data_dir):
     return images_and_labels(train)[0], images_and_labels(test)[0]
 
 
+# Classifies and gives features with the SavedModel alone, as a server would.
+FEATURES_AND_PROBABILITIES = """
+images = tf.constant(inputs["images"])
+outputs["features"] = loaded.signatures["features"](images=images)["features"].numpy()
+serving = loaded.signatures["serving_default"]
+outputs["probabilities"] = serving(images=images)["probabilities"].numpy()
+"""
+
+
 def test_classifier_savedmodel_classifies_and_gives_features_in_a_tensorflow_only_process(
-    classifier, tmp_path
+    classifier,
 ):
-    loader = (
-        "import sys, numpy as np, tensorflow as tf\n"
-        "loaded = tf.saved_model.load(sys.argv[1])\n"
-        "images = tf.constant(np.load(sys.argv[2]))\n"
-        "np.save(sys.argv[3], loaded.signatures['features'](images=images)['features'].numpy())\n"
-        "np.save(sys.argv[4], "
-        "loaded.signatures['serving_default'](images=images)['probabilities'].numpy())\n"
-        "assert not any(name.split('.')[0] == 'kgen' for name in sys.modules)\n"
-    )
     images = np.random.default_rng(0).uniform(size=(3, 28, 28, 1)).astype("float32")
-    np.save(tmp_path / "images.npy", images)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            loader,
-            classifier,
-            str(tmp_path / "images.npy"),
-            str(tmp_path / "features.npy"),
-            str(tmp_path / "probabilities.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    out = run_with_tensorflow_only(classifier, FEATURES_AND_PROBABILITIES, images=images)
     np.testing.assert_allclose(
-        np.load(tmp_path / "features.npy"),
+        out["features"],
         ClassifierFeatures(classifier)(images),
         rtol=1e-5,
         atol=1e-5,
     )
-    np.testing.assert_allclose(np.load(tmp_path / "probabilities.npy").sum(axis=1), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
 
 
 def test_fid_of_real_train_vs_test_is_small_and_against_noise_large(classifier, real_images):

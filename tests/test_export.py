@@ -1,30 +1,23 @@
 """SavedModel export: signatures, atomic versions, and loading with TensorFlow alone."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import binary_batch
 from helpers import build_small_vae
+from helpers import run_with_tensorflow_only
 
 from kgen.errors import ModelNotFound
 from kgen.export import export_saved_model
 from kgen.export import load_saved_model
 from kgen.export import resolve_saved_model
 
-# Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
-TF_ONLY_LOADER = """
-import sys, json, numpy as np, tensorflow as tf
-path, z_path, labels, out_path = sys.argv[1:]
-loaded = tf.saved_model.load(path)
-inputs = {"z": tf.constant(np.load(z_path))}
-if labels != "none":
-    inputs["labels"] = tf.constant(json.loads(labels), tf.int32)
-np.save(out_path, loaded.signatures["decode"](**inputs)["images"].numpy())
-assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
+# Decodes with the SavedModel alone, as a server would.
+DECODE = """
+decode_inputs = {"z": tf.constant(inputs["z"])}
+if "labels" in inputs:
+    decode_inputs["labels"] = tf.constant(inputs["labels"], tf.int32)
+outputs["images"] = loaded.signatures["decode"](**decode_inputs)["images"].numpy()
 """
 
 
@@ -34,23 +27,9 @@ def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_pat
     path = export_saved_model(model, str(tmp_path / "vae"))
     z = np.random.default_rng(0).normal(size=(5, 8)).astype("float32")
     labels = [0, 1, 2, 3, 9] if conditional else None
-    np.save(tmp_path / "z.npy", z)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            TF_ONLY_LOADER,
-            path,
-            str(tmp_path / "z.npy"),
-            json.dumps(labels) if labels else "none",
-            str(tmp_path / "out.npy"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    np.testing.assert_array_equal(np.load(tmp_path / "out.npy"), model.decode(z, labels).numpy())
+    given = {"z": z} if labels is None else {"z": z, "labels": np.array(labels, "int32")}
+    out = run_with_tensorflow_only(path, DECODE, **given)
+    np.testing.assert_array_equal(out["images"], model.decode(z, labels).numpy())
 
 
 def test_signatures_and_serving_default(tmp_path):

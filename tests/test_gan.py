@@ -1,5 +1,6 @@
 """GAN and WGAN-GP: the penalty by hand, alpha, critic steps, EMA, replicas, labels, export."""
 
+import functools
 import math
 import warnings
 
@@ -8,6 +9,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import MNIST_INFO
+from helpers import one_step_weights
+from helpers import run_with_tensorflow_only
 
 from kgen.models import get_family
 from kgen.models.gan import discriminator_loss
@@ -180,27 +183,26 @@ def test_a_nan_gradient_on_one_replica_skips_that_update_on_every_replica(two_re
     )
 
 
-def _one_step_weights(name, strategy, images, labels):
-    with strategy.scope():
-        model = _build(name, d_steps=2, conditional=True)
-        # Plain SGD: Adam's first step g / (|g| + eps) turns float noise in near-zero
-        # gradients into full-size steps, which would hide what is compared here.
-        model.compile(
-            d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05)
-        )
-    # Replicas draw their own z and alpha; pin them so that both runs see the same inputs.
-    model.draw_latent = lambda num, seed=None, generator=None: tf.zeros((num, 8))
-    if name == "wgan-gp":
-        model.draw_alpha = lambda num: tf.fill((num,), 0.3)
-    model.fit(_dataset(images, labels), epochs=1, verbose=0)
-    return [w.numpy() for w in model.weights]
+def _one_step_gan(name):
+    model = _build(name, d_steps=2, conditional=True)
+    # Plain SGD: Adam's first step g / (|g| + eps) turns float noise in near-zero
+    # gradients into full-size steps, which would hide what is compared here.
+    model.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05))
+    return model
 
 
 @pytest.mark.parametrize("name", ["gan", "wgan-gp"])
 def test_one_full_step_same_weights_on_one_and_two_replicas(name, two_replica_strategy):
+    def pin(model):
+        # Replicas draw their own z and alpha; pin them so that both runs see the same inputs.
+        model.draw_latent = lambda num, seed=None, generator=None: tf.zeros((num, 8))
+        if name == "wgan-gp":
+            model.draw_alpha = lambda num: tf.fill((num,), 0.3)
+
     images, labels = _batch(num=16)
-    one = _one_step_weights(name, tf.distribute.OneDeviceStrategy("/cpu:0"), images, labels)
-    two = _one_step_weights(name, two_replica_strategy, images, labels)
+    build = functools.partial(_one_step_gan, name)
+    one = one_step_weights(tf.distribute.OneDeviceStrategy("/cpu:0"), build, images, labels, pin)
+    two = one_step_weights(two_replica_strategy, build, images, labels, pin)
     initial = [w.numpy() for w in _build(name, d_steps=2, conditional=True).weights]
     assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(one, initial)), "the step changed nothing"
     for a, b in zip(one, two):
@@ -340,26 +342,18 @@ def test_a_reloaded_keras_archive_restores_both_optimizers_and_trains_on_identic
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6, atol=1e-7, err_msg=a.path)
 
 
-# Runs in a fresh interpreter that imports TensorFlow and NumPy only, as a server would.
-TF_ONLY_LOADER = """
-import sys, numpy as np, tensorflow as tf
-path, z_path, out_path = sys.argv[1:]
-loaded = tf.saved_model.load(path)
-z = tf.constant(np.load(z_path))
+# Generates and samples with the SavedModel alone, as a server would.
+GENERATE_AND_SAMPLE = """
+z = tf.constant(inputs["z"])
 labels = tf.constant([1, 2, 3], tf.int32)
-generated = loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy()
-sampled = loaded.signatures["sample"](
+outputs["generated"] = loaded.signatures["serving_default"](z=z, labels=labels)["images"].numpy()
+outputs["sampled"] = loaded.signatures["sample"](
     num=tf.constant(3), seed=tf.constant(4, tf.int64), labels=labels
 )["images"].numpy()
-np.savez(out_path, generated=generated, sampled=sampled)
-assert not any(name.split(".")[0] == "kgen" for name in sys.modules), "loading needed kgen"
 """
 
 
 def test_export_serves_the_ema_generator_without_kgen(tmp_path):
-    import subprocess
-    import sys
-
     from kgen.export import export_saved_model
 
     model = _build("gan", conditional=True, ema_decay=0.5)
@@ -367,22 +361,7 @@ def test_export_serves_the_ema_generator_without_kgen(tmp_path):
     model.fit(_dataset(images, labels), epochs=1, verbose=0)  # EMA and generator now differ
     path = export_saved_model(model, str(tmp_path / "gan"))
     z = np.random.default_rng(3).normal(size=(3, 8)).astype("float32")
-    np.save(tmp_path / "z.npy", z)
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            TF_ONLY_LOADER,
-            path,
-            str(tmp_path / "z.npy"),
-            str(tmp_path / "out.npz"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    out = np.load(tmp_path / "out.npz")
+    out = run_with_tensorflow_only(path, GENERATE_AND_SAMPLE, z=z)
     labels = np.array([1, 2, 3], "int32")
     np.testing.assert_allclose(out["generated"], model.generate(z, labels), rtol=1e-5, atol=1e-6)
     trained = (model.fake(z, labels).numpy() + 1) / 2

@@ -1,6 +1,7 @@
 """Plots: each kind draws a PNG; interpolations, traversals and the manifold decode the
 codes they claim to; curves read a run's scalars; `kgen plot` and the TensorBoard plots."""
 
+import dataclasses
 import os
 import statistics
 
@@ -17,7 +18,9 @@ from helpers import invoke_in
 
 from kgen.errors import ConfigError
 from kgen.models import GANConfig
+from kgen.models import GenerativeModel
 from kgen.models import PixelCNNConfig
+from kgen.models import families
 from kgen.models import get_family
 from kgen.plots import PLOT_KINDS
 from kgen.plots import check_supported
@@ -158,11 +161,82 @@ def test_manifold_refuses_a_latent_size_other_than_two(vae):
 # --- Capabilities ---
 
 
-def test_kinds_follow_the_model_capabilities(vae, vae_2d, gan, pixelcnn):
-    assert supported_kinds(vae) == ["samples", "reconstructions", "interpolation", "traversal"]
-    assert "manifold" in supported_kinds(vae_2d)
-    assert supported_kinds(gan) == ["samples", "traversal", "manifold"]
-    assert supported_kinds(pixelcnn) == ["samples"]
+def expected_kinds(model):
+    """The kinds `model` should support, in the table's order, read from the protocol's
+    capabilities alone (not from the kinds' `requires`, so that the table cannot drift)."""
+    can = {
+        "samples": callable(model.sample),
+        "reconstructions": model.can_encode,
+        "interpolation": model.can_encode,
+        "traversal": model.can_decode,
+        "manifold": model.can_decode and model.latent_dim == 2,
+    }
+    return [name for name, supported in can.items() if supported]
+
+
+# Settings that make a family small (as the fixtures above build theirs); each family takes
+# those its config has, and a family with a latent size is built with a 2-D one and another.
+SMALL_SETTINGS = dict(base_filters=8, hidden_units=32, filters=8, num_blocks=1, feature_units=32)
+LATENT_SIZES = (2, 4)
+FAMILIES = sorted(families())
+
+
+@pytest.fixture(scope="module")
+def small_models():
+    """Family name -> small models of each registered generative family (the domain
+    classifier is registered too, but it is no GenerativeModel and draws no plots)."""
+    built = {}
+    for name, family in families().items():
+        fields = {field.name for field in dataclasses.fields(family.config_class)}
+        settings = {key: value for key, value in SMALL_SETTINGS.items() if key in fields}
+        sizes = [dict(latent_dim=size) for size in LATENT_SIZES] if "latent_dim" in fields else [{}]
+        models = [
+            family.build(family.config_class(**settings, **size), MNIST_INFO, seed=0)
+            for size in sizes
+        ]
+        if isinstance(models[0], GenerativeModel):
+            built[name] = models
+    return built
+
+
+def generative_models(small_models, name):
+    if name not in small_models:
+        pytest.skip(f"{name} is not a GenerativeModel: it has no plots")
+    return small_models[name]
+
+
+class NoSampler:
+    """A model with every capability but sampling: only `samples` hangs on that one."""
+
+    sample = None
+    can_encode = True
+    can_decode = True
+    latent_dim = 2
+
+
+@pytest.mark.parametrize("name", FAMILIES)
+def test_kinds_follow_the_model_capabilities(name, small_models):
+    for model in generative_models(small_models, name):
+        assert supported_kinds(model) == expected_kinds(model), (name, model.latent_dim)
+
+
+def test_a_model_that_draws_no_samples_has_no_samples_plot():
+    assert supported_kinds(NoSampler()) == expected_kinds(NoSampler())
+    assert "samples" not in supported_kinds(NoSampler())
+
+
+def test_the_families_have_and_lack_each_capability(small_models):
+    # Otherwise a kind's requirement could drift from the protocol unnoticed.
+    models = [model for models in small_models.values() for model in models]
+    for capability in (
+        lambda model: model.can_encode,
+        lambda model: model.can_decode,
+        lambda model: model.latent_dim == 2,
+    ):
+        assert {bool(capability(model)) for model in models} == {True, False}
+
+
+def test_a_kind_the_model_cannot_draw_names_what_it_lacks(gan, pixelcnn):
     with pytest.raises(ConfigError, match="GAN has no encoder.*samples, traversal, manifold"):
         check_supported(PLOT_KINDS["interpolation"], gan)
     with pytest.raises(ConfigError, match="PixelCNN has no latent space"):
@@ -174,16 +248,17 @@ def test_gan_decode_is_its_generator(gan):
     np.testing.assert_array_equal(np.asarray(gan.decode(z)), np.asarray(gan.generate(z)))
 
 
-def test_summary_figures_are_the_supported_batch_plots(vae, vae_2d, gan, pixelcnn, batch):
+@pytest.mark.parametrize("name", FAMILIES)
+def test_summary_figures_are_the_supported_batch_plots(name, small_models, batch):
     images, labels = batch
-    assert set(summary_figures(vae_2d, images, labels)) == {
-        "interpolation",
-        "traversal",
-        "manifold",
-    }
-    assert set(summary_figures(vae, images, labels)) == {"interpolation", "traversal"}
-    assert set(summary_figures(gan, images, labels)) == {"traversal", "manifold"}
-    assert summary_figures(pixelcnn, images, labels) == {}
+    batch_kinds = {tag.removeprefix("plots/") for tag in PLOT_TAGS}
+    for model in generative_models(small_models, name):
+        expected = {kind for kind in expected_kinds(model) if kind in batch_kinds}
+        assert set(summary_figures(model, images, labels)) == expected, (name, model.latent_dim)
+
+
+def test_summary_figures_are_the_same_for_the_same_batch(vae_2d, batch):
+    images, labels = batch
     first = figure_to_array(summary_figures(vae_2d, images, labels)["traversal"])
     np.testing.assert_array_equal(
         first, figure_to_array(summary_figures(vae_2d, images, labels)["traversal"])
