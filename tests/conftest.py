@@ -1,4 +1,5 @@
-"""Shared pytest fixtures. Data fixtures are session-scoped so TFDS prepares each dataset once."""
+"""Shared pytest fixtures. Data fixtures are session-scoped so TFDS prepares each dataset once
+per test process (pytest-xdist runs one per core)."""
 
 from __future__ import annotations
 
