@@ -5,6 +5,8 @@ import contextlib
 
 import click
 
+from cli.options import data_source_options
+
 
 @click.command(name="eval")
 @click.argument("model_path", metavar="MODEL", type=click.Path())
@@ -84,33 +86,13 @@ import click
     help="Seed of the generated images and KID's subsets.",
 )
 @click.option(
-    "--image-size",
-    default=None,
-    type=click.IntRange(min=1),
-    show_default="the run's own",
-    help="Centre-crop and resize images.",
-)
-@click.option(
     "--limit",
     default=None,
     type=click.IntRange(min=1),
     show_default="all",
     help="Use only the first N examples of the split.",
 )
-@click.option(
-    "--data-dir",
-    default=None,
-    show_default="the run's own, else TFDS's",
-    help="TFDS data directory.",
-)
-@click.option(
-    "--manual-dir",
-    default=None,
-    envvar="KGEN_MANUAL_DIR",
-    show_envvar=True,
-    show_default="the run's own",
-    help="Raw files for offline TFDS preparation.",
-)
+@data_source_options
 @click.option(
     "--batch-size",
     default=100,

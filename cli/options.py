@@ -44,30 +44,51 @@ def dataclass_options(config_class, exclude=(), shown_defaults=None):
             flag = field.name.replace("_", "-")
             click_type, is_flag = _click_type(field)
             shown = shown_defaults.get(field.name, field.metadata.get("shown_default"))
-            extra = {}
+            extra = {} if is_flag else {"type": click_type}
             if "envvar" in field.metadata:
                 extra.update(envvar=field.metadata["envvar"], show_envvar=True)
-            if is_flag:
-                command = click.option(
-                    f"--{flag}/--no-{flag}",
-                    field.name,
-                    default=field.default,
-                    show_default=shown or True,
-                    help=field.metadata.get("help", ""),
-                )(command)
-            else:
-                command = click.option(
-                    f"--{flag}",
-                    field.name,
-                    type=click_type,
-                    default=field.default,
-                    show_default=shown or field.default is not None,
-                    help=field.metadata.get("help", ""),
-                    **extra,
-                )(command)
+            command = click.option(
+                f"--{flag}/--no-{flag}" if is_flag else f"--{flag}",
+                field.name,
+                default=field.default,
+                show_default=shown or is_flag or field.default is not None,
+                help=field.metadata.get("help", ""),
+                **extra,
+            )(command)
         return command
 
     return decorate
+
+
+def data_source_options(command):
+    """The options that say where a trained model's dataset is read from (`kgen eval`,
+    `kgen plot`): each unset one falls back to the run's own setting."""
+    options = (
+        click.option(
+            "--image-size",
+            default=None,
+            type=click.IntRange(min=1),
+            show_default="the run's own",
+            help="Centre-crop and resize the dataset's images.",
+        ),
+        click.option(
+            "--data-dir",
+            default=None,
+            show_default="the run's own, else TFDS's",
+            help="TFDS data directory.",
+        ),
+        click.option(
+            "--manual-dir",
+            default=None,
+            envvar="KGEN_MANUAL_DIR",
+            show_envvar=True,
+            show_default="the run's own",
+            help="Raw files for offline TFDS preparation.",
+        ),
+    )
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def split_kwargs(kwargs, *config_classes):

@@ -4,6 +4,7 @@ import dataclasses
 
 import click
 
+from cli.options import data_source_options
 from cli.options import parse_labels
 from kgen.plots import PLOT_KINDS
 from kgen.plots import PlotSettings
@@ -109,27 +110,7 @@ def _kinds_help():
     show_default=True,
     help="Split the real images come from (the first ones are used).",
 )
-@click.option(
-    "--image-size",
-    default=None,
-    type=click.IntRange(min=1),
-    show_default="the run's own",
-    help="Centre-crop and resize the real images.",
-)
-@click.option(
-    "--data-dir",
-    default=None,
-    show_default="the run's own, else TFDS's",
-    help="TFDS data directory.",
-)
-@click.option(
-    "--manual-dir",
-    default=None,
-    envvar="KGEN_MANUAL_DIR",
-    show_envvar=True,
-    show_default="the run's own",
-    help="Raw files for offline TFDS preparation.",
-)
+@data_source_options
 def plot(
     kind,
     path,
