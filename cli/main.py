@@ -33,8 +33,9 @@ def _register_commands():
     from cli.fit import fit
     from cli.plot import plot
     from cli.sample import sample
+    from cli.serve import serve
 
-    for command in (fit, sample, plot, export, eval_command, bench):
+    for command in (fit, sample, plot, export, eval_command, bench, serve):
         main.add_command(command)
 
 

@@ -1,0 +1,1 @@
+"""`kgen serve`: TensorFlow Serving's REST API over exported SavedModels, in one process."""
