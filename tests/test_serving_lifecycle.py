@@ -1,0 +1,217 @@
+"""`kgen serve` under load and over time: overload answers only 200/503/504 and recovers,
+new versions are swapped in under a stream of requests without one failing, model config
+files with version policies and labels, SIGTERM drains in-flight requests, and server-side
+batching gives the outputs of unbatched calls. Every loop is bounded in count and time."""
+
+import concurrent.futures
+import re
+import threading
+import time
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from helpers import MNIST_INFO
+from helpers import build_small_vae
+from serving_helpers import ServerProcess
+from serving_helpers import get
+from serving_helpers import post
+
+from kgen.export import export_saved_model
+from kgen.models import get_family
+
+
+def _slow_pixelcnn():
+    """A class-conditional PixelCNN on 28x28 images: 784 sequential steps per sample, so a
+    call of 1000 images takes seconds on CPU."""
+    family = get_family("pixelcnn")
+    config = family.config_class(filters=4, num_blocks=1, input_kernel_size=3, conditional=True)
+    return family.build(config, MNIST_INFO, seed=0)
+
+
+@pytest.fixture(scope="module")
+def slow_pixelcnn(tmp_path_factory):
+    return export_saved_model(_slow_pixelcnn(), str(tmp_path_factory.mktemp("p") / "pixelcnn"))
+
+
+def _sample_request(num, seed=0):
+    return {"signature_name": "sample", "inputs": {"num": num, "seed": seed, "labels": [1] * num}}
+
+
+def test_overload_answers_200_503_504_and_recovers(slow_pixelcnn):
+    base = slow_pixelcnn.rsplit("/", 1)[0]
+    options = ["--max-concurrent-requests", 1, "--max-queued-requests", 2]
+    with ServerProcess(base, *options, "--rest-api-timeout-ms", 2500) as server:
+        url = f"{server.url}/v1/models/pixelcnn:predict"
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            futures = [
+                pool.submit(post, url, _sample_request(200, seed), 120) for seed in range(12)
+            ]
+            answers = [future.result(timeout=180) for future in futures]
+        statuses = [status for status, _, _ in answers]
+        assert set(statuses) <= {200, 503, 504}, statuses
+        assert 503 in statuses and 200 in statuses, statuses
+        for status, body, response in answers:
+            if status == 503:
+                assert response.headers["retry-after"] == "1"
+                assert "busy" in body["error"]
+        # Once the burst is over the server answers normally.
+        assert get(f"{server.url}/v2/health/ready")[0] == 200
+        assert post(url, _sample_request(2), timeout=120)[0] == 200
+
+
+def test_deadline_answers_504(slow_pixelcnn):
+    base = slow_pixelcnn.rsplit("/", 1)[0]
+    with ServerProcess(base, "--rest-api-timeout-ms", 200) as server:
+        status, body, _ = post(f"{server.url}/v1/models/pixelcnn:predict", _sample_request(500))
+        assert status == 504
+        assert "--rest-api-timeout-ms" in body["error"]
+        assert get(f"{server.url}/v2/health/live")[0] == 200
+
+
+def test_sigterm_drains_in_flight_requests_then_exits_0(slow_pixelcnn):
+    base = slow_pixelcnn.rsplit("/", 1)[0]
+    server = ServerProcess(base).start()
+    url = f"{server.url}/v1/models/pixelcnn:predict"
+    try:
+        result = {}
+        request = threading.Thread(
+            target=lambda: result.update(answer=post(url, _sample_request(800), timeout=120))
+        )
+        request.start()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not _running(server.url):
+            time.sleep(0.02)
+        assert _running(server.url), "the request never started"
+        assert server.stop() == 0
+        request.join(120)
+        status, body, _ = result["answer"]
+        assert status == 200, body
+        assert np.asarray(body["outputs"]).shape == (800, 28, 28, 1)
+    finally:
+        server.stop()
+
+
+def _running(url):
+    text = get(f"{url}/monitoring/prometheus/metrics")[1]
+    found = re.search(r'kgen_serve_running_requests\{model="pixelcnn"\} (\S+)', text)
+    return bool(found) and float(found.group(1)) >= 1
+
+
+def test_new_versions_swap_in_under_a_request_stream(tmp_path):
+    base = str(tmp_path / "vae")
+    first, second = build_small_vae(seed=1), build_small_vae(seed=2)
+    export_saved_model(first, base)
+    z = np.random.default_rng(0).normal(size=(2, 8)).astype(np.float32)
+    expected = {1: first.decode(z).numpy(), 2: second.decode(z).numpy()}
+    with ServerProcess(base, "--file-system-poll-wait-seconds", 0.2) as server:
+        url = f"{server.url}/v1/models/vae:predict"
+        answers, stop = [], threading.Event()
+
+        def stream():
+            deadline = time.monotonic() + 120
+            while not stop.is_set() and len(answers) < 2000 and time.monotonic() < deadline:
+                answers.append(post(url, {"instances": z.tolist()}, timeout=60))
+
+        streamer = threading.Thread(target=stream)
+        streamer.start()
+        try:
+            export_saved_model(second, base)
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and _states(server.url) != {
+                "2": "AVAILABLE",
+                "1": "END",
+            }:
+                time.sleep(0.1)
+            assert _states(server.url) == {"2": "AVAILABLE", "1": "END"}
+            seen = len(answers)
+            deadline = time.monotonic() + 30
+            while len(answers) < seen + 3 and time.monotonic() < deadline:
+                time.sleep(0.05)
+        finally:
+            stop.set()
+            streamer.join(120)
+    assert all(status == 200 for status, _, _ in answers), [a[1] for a in answers if a[0] != 200]
+    versions = [_which(body["predictions"], expected) for _, body, _ in answers]
+    assert versions[0] == 1 and versions[-1] == 2
+    # Once version 2 answers, version 1 never does again.
+    assert versions == sorted(versions)
+
+
+def _states(url):
+    body = get(f"{url}/v1/models/vae")[1]
+    return {entry["version"]: entry["state"] for entry in body.get("model_version_status", [])}
+
+
+def _which(predictions, expected):
+    got = np.asarray(predictions, np.float32)
+    matches = [version for version, images in expected.items() if np.array_equal(got, images)]
+    assert len(matches) == 1
+    return matches[0]
+
+
+def test_model_config_file_versions_and_labels(tmp_path):
+    base = str(tmp_path / "models" / "vae")
+    models = [build_small_vae(seed=seed) for seed in (1, 2, 3)]
+    for model in models:
+        export_saved_model(model, base)
+    config = tmp_path / "models.config"
+    config.write_text(
+        """
+model_config_list {
+  config {
+    name: "digits"
+    base_path: "models/vae"
+    model_platform: "tensorflow"
+    model_version_policy { specific { versions: 1 versions: 2 } }
+    version_labels { key: "stable" value: 1 }
+    version_labels { key: "canary" value: 2 }
+  }
+}
+"""
+    )
+    z = np.random.default_rng(0).normal(size=(1, 8)).astype(np.float32)
+    with ServerProcess("--model-config-file", config) as server:
+        assert _version_list(server.url) == [("2", "AVAILABLE"), ("1", "AVAILABLE")]
+        for route, model in (
+            ("labels/stable", 0),
+            ("labels/canary", 1),
+            ("versions/1", 0),
+            ("", 1),
+        ):
+            path = f"/v1/models/digits/{route}:predict" if route else "/v1/models/digits:predict"
+            status, body, _ = post(server.url + path, {"instances": z.tolist()})
+            assert status == 200, body
+            np.testing.assert_array_equal(
+                np.asarray(body["predictions"], np.float32), models[model].decode(z).numpy()
+            )
+        # Version 3 is on disk but outside the policy.
+        status, body, _ = post(
+            f"{server.url}/v1/models/digits/versions/3:predict", {"instances": []}
+        )
+        assert status == 404
+
+
+def _version_list(url):
+    body = get(f"{url}/v1/models/digits")[1]
+    return [(entry["version"], entry["state"]) for entry in body["model_version_status"]]
+
+
+def test_batching_merges_calls_and_keeps_outputs(tmp_path):
+    model = build_small_vae(seed=1)
+    base = str(tmp_path / "vae")
+    export_saved_model(model, base)
+    loaded = tf.saved_model.load(f"{base}/1").signatures["decode"]
+    rows = np.random.default_rng(0).normal(size=(24, 8)).astype(np.float32)
+    options = ["--enable-batching", "--batch-timeout-micros", 200_000, "--max-batch-size", 8]
+    with ServerProcess(base, *options) as server:
+        url = f"{server.url}/v1/models/vae:predict"
+        with concurrent.futures.ThreadPoolExecutor(12) as pool:
+            answers = list(pool.map(lambda row: post(url, {"instances": [row.tolist()]}), rows))
+        metrics = get(f"{server.url}/monitoring/prometheus/metrics")[1]
+    for row, (status, body, _) in zip(rows, answers):
+        assert status == 200, body
+        alone = loaded(z=tf.constant(row[None]))["images"].numpy()
+        np.testing.assert_allclose(np.asarray(body["predictions"], np.float32), alone, rtol=1e-6)
+    merged = re.search(r'kgen_serve_batch_size_count\{model="vae"\} (\S+)', metrics)
+    assert merged and float(merged.group(1)) < len(rows), "no two requests were merged"
