@@ -88,3 +88,69 @@ def _bench_command(family):
 
 for _family in families().values():
     bench.add_command(_bench_command(_family))
+
+
+@bench.command(name="serve")
+@click.argument("path", type=click.Path(exists=True))
+@click.option(
+    "--requests",
+    default=48,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Requests per case and concurrency level.",
+)
+@click.option(
+    "--concurrency",
+    default="1,4,16",
+    show_default=True,
+    help="Comma-separated numbers of concurrent clients.",
+)
+@click.option(
+    "--max-batch-size",
+    default=128,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Batching runs: most rows per merged call.",
+)
+@click.option(
+    "--batch-timeout-micros",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Batching runs: how long a batch waits to fill.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def serve_command(path, requests, concurrency, max_batch_size, batch_timeout_micros, as_json):
+    """Benchmark `kgen serve` on the SavedModel at PATH: latency and requests/s at each
+    concurrency, with and without batching, beside the in-process call and the JSON work."""
+    from kgen.errors import ConfigError
+    from kgen.serving.bench import bench_serve
+    from kgen.serving.scheduling import BatchingOptions
+
+    try:
+        levels = tuple(int(level) for level in concurrency.split(","))
+    except ValueError:
+        levels = ()
+    if not levels or min(levels) < 1:
+        raise ConfigError(f"--concurrency {concurrency!r}: give positive integers, e.g. 1,4,16.")
+    batching = BatchingOptions(
+        max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros
+    )
+    result = bench_serve(path, levels, requests, batching)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    for name, case in result["cases"].items():
+        click.echo(
+            f"{name}: in-process {case['in_process_ms']:.2f} ms, JSON {case['json_ms']:.2f} ms, "
+            f"{case['request_bytes']:,} request bytes"
+        )
+        for mode in ("unbatched", "batched"):
+            for level, stats in case.get(mode, {}).items():
+                click.echo(
+                    f"  {mode:<9} c={level:<3} p50 {stats['p50_ms']:8.2f} ms  p99 "
+                    f"{stats['p99_ms']:8.2f} ms  {stats['requests_per_s']:8.1f} req/s  "
+                    f"{stats['statuses']}"
+                )
+    for name, target in result["targets"].items():
+        click.echo(f"target {name}: {'met' if target['met'] else 'MISSED'} {target}")

@@ -134,12 +134,24 @@ def tables(root=None):
         path, command = ctx.command_path, ctx.command
         if isinstance(command, click.Group):
             names = command.list_commands(ctx)
-            subs = [f"{path} {name}" for name in names]
+            # The sub-commands made alike (one per model family) share their rows in one
+            # table; one made otherwise (`kgen bench serve`), sharing less than half of the
+            # first's rows, keeps all of its own.
+            first = set(rows[f"{path} {names[0]}"]) if names else set()
+            alike = [
+                name for name in names if 2 * len(first & set(rows[f"{path} {name}"])) >= len(first)
+            ]
+            subs = [f"{path} {name}" for name in alike]
             if len(subs) > 1:
                 shared = [row for row in rows[subs[0]] if all(row in rows[s] for s in subs[1:])]
                 if shared:
-                    members = ", ".join(f"`{name}`" for name in names)
-                    add(f"{path} *", shared, command, f"every `{path}` command ({members})")
+                    members = ", ".join(f"`{name}`" for name in alike)
+                    phrase = (
+                        f"every `{path}` command ({members})"
+                        if alike == names
+                        else f"the `{path}` commands {members}"
+                    )
+                    add(f"{path} *", shared, command, phrase)
                 for sub in subs:
                     rows[sub] = [row for row in rows[sub] if row not in shared]
         if rows[path]:

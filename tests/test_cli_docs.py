@@ -53,20 +53,25 @@ def cli_options(root=main):
 def documentation_gaps(text, root=main):
     """What docs/cli.md `text` leaves out or gets wrong about the options of `root`."""
     options, every_flag = cli_options(root)
-    tables = []  # (the commands a table documents, the flags of its rows)
+    tables = []  # (the commands a table documents, its caption, the flags of its rows)
     for names, body in TABLE.findall(text):
         rows = [line.split(" | ")[0] for line in body.splitlines() if line.startswith("| `")]
-        tables.append((names.split(", "), {flag for row in rows for flag in FLAG.findall(row)}))
+        caption = body.split("\n", 1)[0] if body.startswith("Options of") else ""
+        flags = {flag for row in rows for flag in FLAG.findall(row)}
+        tables.append((names.split(", "), caption, flags))
 
-    def documents(names, path):
+    def documents(names, caption, path):
+        """Whether a table names `path`, or is a `GROUP *` table whose caption lists it
+        among the sub-commands it covers."""
+        parent, leaf = path.rsplit(" ", 1) if " " in path else (path, "")
         return any(
-            name == path or (name.endswith(" *") and path.rsplit(" ", 1)[0] == name[:-2])
+            name == path or (name.endswith(" *") and parent == name[:-2] and f"`{leaf}`" in caption)
             for name in names
         )
 
     gaps = []
     for path, command_options in options.items():
-        mine = [flags for names, flags in tables if documents(names, path)]
+        mine = [flags for names, caption, flags in tables if documents(names, caption, path)]
         documented = set().union(*mine)
         for flags in command_options:
             gaps.extend(

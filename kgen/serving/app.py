@@ -179,6 +179,7 @@ class Server:
     async def _predict(self, request, name, version, label, verb, labels):
         # TF Serving's order: parse the body and its signature name, then find the model.
         body = await _read_body(request, self.options.max_request_bytes)
+        parse_started = time.perf_counter()
         document = json_tensor.load_json(body, self.options.max_json_depth)
         signature_name = json_tensor.signature_name(document)
         labels["signature"] = signature_name
@@ -189,10 +190,15 @@ class Server:
         if verb != "predict":
             json_tensor.check_method(verb, signature)
         inputs, row_format = json_tensor.predict_inputs(document, signature)
+        json_seconds = time.perf_counter() - parse_started
         self._check_limits(inputs, signature)
         signature.check_inputs(inputs)
         outputs = await self._call(servable, signature, inputs)
-        return _json_response(json_tensor.predict_response(outputs, row_format, signature))
+        format_started = time.perf_counter()
+        text = json_tensor.predict_response(outputs, row_format, signature)
+        json_seconds += time.perf_counter() - format_started
+        self.metrics.json_seconds.labels(name).inc(json_seconds)
+        return _json_response(text)
 
     def _check_limits(self, inputs, signature):
         """Limits that hold before any model runs: rows per request, `num` per sample call."""
@@ -226,7 +232,9 @@ class Server:
             else:
                 await gate.enter()
                 self.metrics.running.labels(servable.name).set(gate.running)
-                future = loop.run_in_executor(self._pool, signature, inputs)
+                future = loop.run_in_executor(
+                    self._pool, self._model_call, servable.name, signature, inputs
+                )
             handed_over = True
         finally:
             if not handed_over:
@@ -242,13 +250,24 @@ class Server:
         future.add_done_callback(finished)
         return await asyncio.shield(future)
 
+    def _model_call(self, name, signature, inputs):
+        """Call `signature` (in a worker thread), counting its time and output rows: the
+        images/second inside the model, apart from HTTP and JSON."""
+        started = time.perf_counter()
+        outputs = signature(inputs)
+        self.metrics.model_seconds.labels(name).inc(time.perf_counter() - started)
+        first = next(iter(outputs.values()), None)
+        if first is not None and first.ndim:
+            self.metrics.model_rows.labels(name).inc(first.shape[0])
+        return outputs
+
     def _batcher(self, servable, signature):
         key = (id(servable), signature.name)
         if key not in self._batchers:
             name = servable.name
 
             async def call(inputs):
-                return await self._run_blocking(signature, inputs)
+                return await self._run_blocking(self._model_call, name, signature, inputs)
 
             self._batchers[key] = Batcher(
                 call,

@@ -479,25 +479,26 @@ def _shape(shape):
 
 def predict_response(outputs, row_format, signature):
     """The response body: {"predictions": ...} for row format, {"outputs": ...} for
-    columnar; a bare value for one output, an object otherwise (keys sorted)."""
+    columnar; a bare value for one output, an object otherwise (keys sorted), laid out as
+    TF Serving's rapidjson writer lays it out."""
     names = sorted(outputs)
-    tokens = {name: _tokens(name, outputs[name]) for name in names}
+    arrays = {name: np.asarray(outputs[name]) for name in names}
     if row_format:
-        return _row_response(tokens, names)
+        return _row_response(arrays, names)
     if len(names) == 1:
-        body = _pretty(tokens[names[0]], 4)
+        body = _pretty_text(names[0], arrays[names[0]], 4)
     else:
-        members = [f'        "{name}": {_pretty(tokens[name], 8)}' for name in names]
+        members = [f'        "{name}": {_pretty_text(name, arrays[name], 8)}' for name in names]
         body = "{\n" + ",\n".join(members) + "\n    }"
     return '{\n    "outputs": ' + body + "\n}"
 
 
-def _row_response(tokens, names):
+def _row_response(arrays, names):
     batch = None
     for name in names:
-        if tokens[name].ndim == 0:
+        if arrays[name].ndim == 0:
             raise invalid_argument(f"Tensor name: {name} has no shape information ")
-        size = tokens[name].shape[0]
+        size = arrays[name].shape[0]
         if batch is not None and size != batch:
             raise invalid_argument(
                 f"Tensor name: {name} has inconsistent batch size: {size} expecting: {batch}"
@@ -508,13 +509,85 @@ def _row_response(tokens, names):
     if len(names) == 1:
         # Rows in rapidjson's single-line mode, right after the bracket; the bracket closes
         # in pretty mode on its own line (TF Serving's MakeRowFormatJsonFromTensors).
-        rows = ", ".join(_single_line(row) for row in tokens[names[0]])
+        rows = _single_line_text(names[0], arrays[names[0]])[1:-1]
         return '{\n    "predictions": [' + rows + "\n    ]\n}"
     items = []
     for row in range(batch):
-        members = [f'            "{name}": {_single_line(tokens[name][row])}' for name in names]
+        members = [
+            f'            "{name}": {_single_line_text(name, arrays[name][row])}' for name in names
+        ]
         items.append("        {\n" + ",\n".join(members) + "\n        }")
     return '{\n    "predictions": [\n' + ",\n".join(items) + "\n    ]\n}"
+
+
+def _single_line_text(name, array):
+    """`array` in rapidjson's single-line format: [a, b], nested."""
+    numbers = _json_numbers(array)
+    if numbers is not None:
+        return json.dumps(numbers.tolist())
+    return _single_line(_tokens(name, array))
+
+
+def _pretty_text(name, array, indent):
+    """`array` in rapidjson's pretty format, its first line at `indent`."""
+    numbers = _json_numbers(array)
+    if numbers is None:
+        return _pretty(_tokens(name, array), indent)
+    if numbers.ndim == 0:
+        return json.dumps(numbers.item())
+    tokens = np.empty(numbers.size, dtype=object)
+    if numbers.size:
+        tokens[:] = json.dumps(numbers.ravel().tolist())[1:-1].split(", ")
+    return _pretty(tokens.reshape(numbers.shape), indent)
+
+
+def _json_numbers(array):
+    """`array` as values whose Python JSON text is TF Serving's, for json.dumps (which runs
+    in C), or None when only the element-by-element writer gets the text right.
+
+    Ints and bools print alike. A float32 v prints as TF Serving's WriteDecimal prints it:
+    its 6-significant-digit decimal where that reads back as v, else its 9-digit one. Both
+    are made here as the double nearest that decimal (an exact integer divided by an exact
+    power of ten: one correctly rounded division), whose shortest repr is that decimal.
+    Python's repr and printf's %g place the exponent differently from 1e6 on and the powers
+    of ten stop being exact below 1e-14, so arrays with such values take the slow path.
+    """
+    kind = array.dtype.kind
+    if kind in "biu":
+        return array
+    if array.dtype != np.float32:
+        return None
+    wide = array.astype(np.float64)
+    finite = np.isfinite(wide)
+    magnitude = np.abs(np.where(finite, wide, 1.0))
+    nonzero = magnitude > 0
+    if np.any(nonzero & ((magnitude < 1e-14) | (magnitude >= 1e6))):
+        return None
+    exponent = np.floor(np.log10(np.where(nonzero, magnitude, 1.0)))
+    six = _decimal(wide, exponent, 6)
+    nine = _decimal(wide, exponent, 9)
+    with np.errstate(over="ignore", invalid="ignore"):
+        values = np.where(six.astype(np.float32) == array, six, nine)
+    values = np.where(finite & nonzero, values, wide)  # zeros keep their sign; NaN, inf stay
+    with np.errstate(over="ignore", invalid="ignore"):
+        if not np.array_equal(values.astype(np.float32), array, equal_nan=True):
+            return None
+    return values
+
+
+def _decimal(values, exponent, digits):
+    """The doubles nearest `values` rounded to `digits` significant decimal digits."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        scale = 10.0 ** (digits - 1 - exponent)
+        mantissa = np.round(values * scale)
+        # log10 can land one off at powers of ten: re-scale where the mantissa has one digit
+        # too many or too few.
+        high = np.abs(mantissa) >= 10.0**digits
+        low = (np.abs(mantissa) < 10.0 ** (digits - 1)) & (mantissa != 0)
+        exponent = exponent + high - low
+        scale = 10.0 ** (digits - 1 - exponent)
+        mantissa = np.round(values * scale)
+        return mantissa / scale
 
 
 def _tokens(name, array):

@@ -4,6 +4,7 @@ in only once it is loaded and warmed up, unloading the old one after its request
 
 import asyncio
 import dataclasses
+import gc
 import logging
 import time
 
@@ -111,6 +112,7 @@ class ModelManager:
         # A failed version that left the disk may come back fixed: try it again then.
         model.failed &= set(on_disk)
         if changed:
+            settle_heap()
             self._on_change()
 
     async def _load(self, model, version, path):
@@ -159,6 +161,17 @@ class ModelManager:
         if version not in model.states:
             raise not_found(f"Could not find version {version} of model {name}")
         return [(version, model.states[version])]
+
+
+def settle_heap():
+    """Collect garbage once, then move every live object out of the cyclic collector's way.
+
+    A loaded TensorFlow model is hundreds of thousands of Python objects; without this, the
+    collector walks them all whenever a response's lists trigger a full collection, which
+    took 0.3 s of a 0.05 s JSON response in `kgen bench serve`."""
+    gc.unfreeze()
+    gc.collect()
+    gc.freeze()
 
 
 def _load_and_warm_up(name, version, path):

@@ -45,6 +45,24 @@ class ServerMetrics:
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024),
             registry=self.registry,
         )
+        self.model_seconds = prometheus_client.Counter(
+            "kgen_serve_model_call_seconds",
+            "Time spent inside model calls (TensorFlow), by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.model_rows = prometheus_client.Counter(
+            "kgen_serve_model_call_rows",
+            "Rows (images, for image outputs) returned by model calls, by model.",
+            ["model"],
+            registry=self.registry,
+        )
+        self.json_seconds = prometheus_client.Counter(
+            "kgen_serve_json_seconds",
+            "Time spent reading request JSON into tensors and writing outputs as JSON, by model.",
+            ["model"],
+            registry=self.registry,
+        )
         self.loaded_versions = prometheus_client.Gauge(
             "kgen_serve_loaded_versions",
             "Versions loaded and available, by model.",
