@@ -4,6 +4,7 @@ files with version policies and labels, SIGTERM drains in-flight requests, and s
 batching gives the outputs of unbatched calls. Every loop is bounded in count and time."""
 
 import concurrent.futures
+import json
 import re
 import threading
 import time
@@ -13,6 +14,7 @@ import pytest
 import tensorflow as tf
 from helpers import MNIST_INFO
 from helpers import build_small_vae
+from helpers import invoke
 from serving_helpers import ServerProcess
 from serving_helpers import get
 from serving_helpers import post
@@ -215,3 +217,27 @@ def test_batching_merges_calls_and_keeps_outputs(tmp_path):
         np.testing.assert_allclose(np.asarray(body["predictions"], np.float32), alone, rtol=1e-6)
     merged = re.search(r'kgen_serve_batch_size_count\{model="vae"\} (\S+)', metrics)
     assert merged and float(merged.group(1)) < len(rows), "no two requests were merged"
+
+
+def test_bench_serve_reports_every_case_and_the_targets(tmp_path):
+    base = str(tmp_path / "vae")
+    export_saved_model(build_small_vae(seed=1), base)
+    result = invoke("bench", "serve", base, "--requests", "3", "--concurrency", "1,2", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert set(report["cases"]) == {
+        "serving_default[rows=1]",
+        "serving_default[rows=64]",
+        "sample[num=16]",
+    }
+    for case in report["cases"].values():
+        assert case["in_process_ms"] > 0 and case["json_ms"] > 0
+        for mode in ("unbatched", "batched"):
+            for level in ("1", "2"):
+                stats = case[mode][level]
+                assert stats["statuses"] == {"200": 3}
+                assert stats["p50_ms"] <= stats["p99_ms"]
+                assert stats["server_model_ms"] > 0 and stats["model_images_per_s"] > 0
+    assert set(report["targets"]) == {"overhead", "batching_speedup"}
+    assert report["targets"]["overhead"]["limit_ms"] >= 2.0
+    assert report["servers"]["batched"]["rss_mb_after"] > 0
