@@ -121,7 +121,7 @@ class ServerProcess:
             raise
 
     def __enter__(self):
-        return self.start()
+        return self if self.process is not None else self.start()
 
     def __exit__(self, *exc):
         self.stop()

@@ -5,6 +5,7 @@ batching gives the outputs of unbatched calls. Every loop is bounded in count an
 
 import concurrent.futures
 import json
+import os
 import re
 import threading
 import time
@@ -18,9 +19,11 @@ from helpers import invoke
 from serving_helpers import ServerProcess
 from serving_helpers import get
 from serving_helpers import post
+from tensorflow_serving.apis import prediction_log_pb2
 
 from kgen.export import export_saved_model
 from kgen.models import get_family
+from kgen.serving.servables import WARMUP_FILE
 
 
 def _slow_pixelcnn():
@@ -241,3 +244,34 @@ def test_bench_serve_reports_every_case_and_the_targets(tmp_path):
     assert set(report["targets"]) == {"overhead", "batching_speedup"}
     assert report["targets"]["overhead"]["limit_ms"] >= 2.0
     assert report["servers"]["batched"]["rss_mb_after"] > 0
+
+
+def test_a_version_whose_warm_up_fails_is_reported_and_harms_nothing(tmp_path):
+    good, bad = str(tmp_path / "good"), str(tmp_path / "bad")
+    export_saved_model(build_small_vae(seed=1), good)
+    folder = export_saved_model(build_small_vae(seed=1), bad)
+    # A warm-up record naming a signature the model lacks: TF Serving fails such a load.
+    log = prediction_log_pb2.PredictionLog()
+    log.predict_log.request.model_spec.signature_name = "nope"
+    os.makedirs(os.path.join(folder, "assets.extra"), exist_ok=True)
+    with tf.io.TFRecordWriter(os.path.join(folder, WARMUP_FILE)) as writer:
+        writer.write(log.SerializeToString())
+    with ServerProcess(good, bad).start(wait_ready=False) as server:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and _status_of(server.url, "bad") is None:
+            time.sleep(0.2)
+        entry = _status_of(server.url, "bad")
+        assert entry["state"] == "END"
+        assert entry["status"]["error_code"] == "UNKNOWN"
+        assert "nope" in entry["status"]["error_message"]
+        assert get(f"{server.url}/v2/health/ready")[0] == 503  # not every model is up
+        z = np.zeros((1, 8), np.float32).tolist()
+        assert post(f"{server.url}/v1/models/good:predict", {"instances": z})[0] == 200
+        status, body, _ = post(f"{server.url}/v1/models/bad:predict", {"instances": z})
+        assert (status, body["error"]) == (404, "Servable not found for request: Latest(bad)")
+
+
+def _status_of(url, name):
+    status, body, _ = get(f"{url}/v1/models/{name}")
+    entries = body.get("model_version_status", []) if status == 200 else []
+    return next((entry for entry in entries if entry["state"] == "END"), None)
