@@ -6,6 +6,7 @@ import tensorflow as tf
 from helpers import binary_batch
 from helpers import build_small_vae
 from helpers import run_with_tensorflow_only
+from tensorflow.core.protobuf import config_pb2
 
 from kgen.errors import ModelNotFound
 from kgen.export import export_saved_model
@@ -21,6 +22,28 @@ outputs["images"] = loaded.signatures["decode"](**decode_inputs)["images"].numpy
 """
 
 
+def serve_in_session(path, signature_name, **inputs):
+    """{output name: numpy array} of the signature `signature_name` run as TF Serving runs it:
+    the SavedModel loaded into a graph and a session (tf.compat.v1's loader, which does what
+    TF Serving's C++ loader does: restore the variables, then run the signature's tensors by
+    name), the `inputs` (numpy, by input name) fed through a session callable. Unlike
+    `Session.run`, a callable does not check the fed shapes against the signature's; neither
+    does TF Serving, so a test can feed what a client could send."""
+    graph = tf.Graph()
+    with graph.as_default(), tf.compat.v1.Session(graph=graph) as session:
+        signature = tf.compat.v1.saved_model.load(session, ["serve"], path).signature_def[
+            signature_name
+        ]
+        outputs = sorted(signature.outputs)
+        options = config_pb2.CallableOptions(
+            feed=[signature.inputs[name].name for name in inputs],
+            fetch=[signature.outputs[name].name for name in outputs],
+        )
+        # The public make_callable goes through Session.run's Python shape check.
+        run = session._make_callable_from_options(options)
+        return dict(zip(outputs, run(*[np.asarray(value) for value in inputs.values()])))
+
+
 @pytest.mark.parametrize("conditional", [False, True])
 def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_path, conditional):
     model = build_small_vae(conditional=conditional)
@@ -30,6 +53,17 @@ def test_saved_model_in_a_tensorflow_only_process_gives_identical_decode(tmp_pat
     given = {"z": z} if labels is None else {"z": z, "labels": np.array(labels, "int32")}
     out = run_with_tensorflow_only(path, DECODE, **given)
     np.testing.assert_array_equal(out["images"], model.decode(z, labels).numpy())
+
+
+def test_a_graph_and_session_loader_serves_the_trained_weights(tmp_path):
+    # TF Serving restores the variables the saver knows and runs the signatures' tensors: both
+    # must be the same variables (tf.saved_model.load would not notice if they were not).
+    model = build_small_vae(conditional=True)
+    path = export_saved_model(model, str(tmp_path / "vae"))
+    z = np.random.default_rng(0).normal(size=(3, 8)).astype("float32")
+    labels = np.array([0, 4, 9], "int32")
+    images = serve_in_session(path, "decode", z=z, labels=labels)["images"]
+    np.testing.assert_array_equal(images, model.decode(z, labels).numpy())
 
 
 def test_signatures_and_serving_default(tmp_path):

@@ -40,8 +40,12 @@ class _ServingModule(tf.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        # Keras variables are tracked explicitly so that no layer's tracking rules matter.
-        self.model_variables = list(model.variables)
+        # The variables are tracked explicitly, so that no layer's tracking rules matter, and
+        # as the tf.Variables under the Keras wrappers: tracking a wrapper makes the saver
+        # restore a copy of it while the signatures read the original, so that a
+        # graph-and-session loader (TF Serving's C++ loader, tf.compat.v1's) finds the
+        # signatures' variables uninitialized. tf.saved_model.load never noticed.
+        self.model_variables = [variable.value for variable in model.variables]
 
 
 def default_export_dir(family_name, dataset_name):
