@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from helpers import binary_batch
+from helpers import build_small
 from helpers import build_small_vae
 from helpers import run_with_tensorflow_only
 from tensorflow.core.protobuf import config_pb2
@@ -12,6 +13,7 @@ from kgen.errors import ModelNotFound
 from kgen.export import export_saved_model
 from kgen.export import load_saved_model
 from kgen.export import resolve_saved_model
+from kgen.models import PixelCNN
 
 # Decodes with the SavedModel alone, as a server would.
 DECODE = """
@@ -71,6 +73,7 @@ def test_signatures_and_serving_default(tmp_path):
     loaded = load_saved_model(export_saved_model(model, str(tmp_path / "vae")))
     assert set(loaded.signatures) == {
         "sample",
+        "sample_seeds",
         "encode",
         "decode",
         "reconstruct",
@@ -128,3 +131,66 @@ def test_failed_export_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_missing_saved_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelNotFound, match="No SavedModel"):
         resolve_saved_model(str(tmp_path / "nothing"))
+
+
+# --- sample_seeds: one image per seed, each a function of its own row ---
+
+SEEDED_FAMILIES = [("vae", False), ("gan", True), ("wgan-gp", False), ("pixelcnn", False)]
+SEEDED_FAMILIES += [("pixelcnn", True)]
+
+
+@pytest.fixture(scope="module", params=SEEDED_FAMILIES, ids=lambda p: "-".join(map(str, p)))
+def seeded_export(request, tmp_path_factory):
+    """(model, its SavedModel loaded back) for each family, plain or conditional."""
+    name, conditional = request.param
+    model = build_small(name, conditional=conditional)
+    path = export_saved_model(model, str(tmp_path_factory.mktemp("export") / name))
+    return model, load_saved_model(path)
+
+
+def _sample_seeds(loaded, seeds, labels=None):
+    inputs = {"seeds": tf.constant(seeds, tf.int64)}
+    if "labels" in loaded.signatures["sample_seeds"].structured_input_signature[1]:
+        inputs["labels"] = tf.constant(labels, tf.int32)
+    return loaded.signatures["sample_seeds"](**inputs)["images"].numpy()
+
+
+def test_sample_seeds_rows_depend_on_their_own_seed_and_label_alone(seeded_export):
+    model, loaded = seeded_export
+    seeds, labels = [11, 12, 13], [3, 5, 7]
+    rows = _sample_seeds(loaded, seeds, labels)
+    assert rows.shape == (3, *model.image_shape)
+    # Alone, or with other seeds after it: bit for bit the same image.
+    np.testing.assert_array_equal(_sample_seeds(loaded, seeds[:1], labels[:1])[0], rows[0])
+    # Permuting the seeds (with their labels) permutes the images.
+    order = [2, 0, 1]
+    permuted = _sample_seeds(loaded, [seeds[i] for i in order], [labels[i] for i in order])
+    np.testing.assert_array_equal(permuted, rows[order])
+    assert not np.array_equal(rows[0], rows[1])  # the seeds do matter
+    # The same seed draws what the Keras model's `sample(1, seed)` draws.
+    label = None if not model.num_classes else labels[:1]
+    np.testing.assert_array_equal(
+        rows[0], model.sample(1, seed=tf.constant(seeds[0], tf.int64), labels=label)[0].numpy()
+    )
+
+
+def test_sample_seeds_of_no_seeds_is_an_empty_batch(seeded_export):
+    model, loaded = seeded_export
+    assert _sample_seeds(loaded, [], []).shape == (0, *model.image_shape)
+    assert model.sample_seeds(np.zeros([0], "int64")).shape == (0, *model.image_shape)
+
+
+def test_every_family_exports_sample_seeds_and_pixelcnn_serves_it_by_default(seeded_export):
+    model, loaded = seeded_export
+    assert {"sample", "sample_seeds", "serving_default"} <= set(loaded.signatures)
+    if isinstance(model, PixelCNN):
+        default = loaded.signatures["serving_default"]
+        expected = {"seeds"} | ({"labels"} if model.num_classes else set())
+        assert set(default.structured_input_signature[1]) == expected
+        labels = [1, 0] if model.num_classes else None
+        inputs = {"seeds": tf.constant([4, 2], tf.int64)}
+        if labels:
+            inputs["labels"] = tf.constant(labels, tf.int32)
+        np.testing.assert_array_equal(
+            default(**inputs)["images"].numpy(), _sample_seeds(loaded, [4, 2], labels)
+        )
