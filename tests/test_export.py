@@ -6,9 +6,11 @@ import tensorflow as tf
 from helpers import binary_batch
 from helpers import build_small
 from helpers import build_small_vae
+from helpers import invoke
 from helpers import run_with_tensorflow_only
 from tensorflow.core.protobuf import config_pb2
 
+from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
 from kgen.export import export_saved_model
 from kgen.export import load_saved_model
@@ -194,3 +196,90 @@ def test_every_family_exports_sample_seeds_and_pixelcnn_serves_it_by_default(see
         np.testing.assert_array_equal(
             default(**inputs)["images"].numpy(), _sample_seeds(loaded, [4, 2], labels)
         )
+
+
+# --- Guards: each signature checks its inputs in the graph ---
+
+
+@pytest.fixture(scope="module")
+def guarded_vae(tmp_path_factory):
+    """(conditional VAE, its SavedModel path) exported with max_sample_num 5."""
+    model = build_small_vae(conditional=True)
+    path = export_saved_model(
+        model, str(tmp_path_factory.mktemp("export") / "cvae"), max_sample_num=5
+    )
+    return model, path
+
+
+def _sample(loaded, num, labels):
+    return loaded.signatures["sample"](
+        num=tf.constant(num), seed=tf.constant(0, tf.int64), labels=tf.constant(labels, tf.int32)
+    )
+
+
+def test_sample_refuses_a_num_outside_zero_to_max_sample_num(guarded_vae):
+    loaded = load_saved_model(guarded_vae[1])
+    assert _sample(loaded, 5, [0])["images"].shape[0] == 1  # the bound itself is allowed
+    for num in (6, -1):
+        with pytest.raises(tf.errors.InvalidArgumentError, match=r"num must lie in \[0, 5\]"):
+            _sample(loaded, num, [0])
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 5 labels per request"):
+        _sample(loaded, 0, [0] * 6)  # one image per label, so labels count too
+
+
+def test_sample_seeds_refuses_more_seeds_than_max_sample_num(guarded_vae):
+    loaded = load_saved_model(guarded_vae[1])
+    assert _sample_seeds(loaded, range(5), [0] * 5).shape[0] == 5
+    with pytest.raises(tf.errors.InvalidArgumentError, match="at most 5 seeds per request"):
+        _sample_seeds(loaded, range(6), [0] * 6)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="got 2 labels for 3 seeds"):
+        _sample_seeds(loaded, range(3), [0, 1])
+
+
+def test_every_signature_taking_labels_refuses_a_label_outside_the_classes(guarded_vae):
+    # Before the guards, label 12 on a 10-class model silently drew an unconditioned image.
+    loaded = load_saved_model(guarded_vae[1])
+    images, _ = binary_batch(num=2)
+    bad = tf.constant([3, 12], tf.int32)
+    calls = {
+        "sample": lambda: _sample(loaded, 0, [3, 12]),
+        "sample_seeds": lambda: _sample_seeds(loaded, [1, 2], [3, 12]),
+        "decode": lambda: loaded.signatures["decode"](z=tf.zeros((2, 8)), labels=bad),
+        "encode": lambda: loaded.signatures["encode"](images=tf.constant(images), labels=bad),
+        "reconstruct": lambda: loaded.signatures["reconstruct"](
+            images=tf.constant(images), labels=bad
+        ),
+    }
+    for name, call in calls.items():
+        with pytest.raises(
+            tf.errors.InvalidArgumentError, match=rf"{name}: labels must lie in \[0, 10\)"
+        ):
+            call()
+    with pytest.raises(tf.errors.InvalidArgumentError, match=r"got \[-1\]"):
+        loaded.signatures["decode"](z=tf.zeros((1, 8)), labels=tf.constant([-1]))
+
+
+@pytest.mark.parametrize("shape", [(2, 30, 30, 1), (2, 28, 28, 3), (2, 28, 28), (2, 28, 28, 1, 1)])
+def test_images_of_another_shape_are_refused_in_the_graph(guarded_vae, shape):
+    # The signature's spec stops them in Python; a server feeds the graph directly.
+    labels = np.array([0, 1], "int32")
+    given = " ".join(map(str, shape))
+    for name in ("encode", "reconstruct"):
+        with pytest.raises(
+            tf.errors.InvalidArgumentError,
+            match=rf"{name}: images must be float32 \[N, 28, 28, 1\].*got shape \[{given}\]",
+        ):
+            serve_in_session(guarded_vae[1], name, images=np.zeros(shape, "float32"), labels=labels)
+    good = serve_in_session(
+        guarded_vae[1], "encode", images=np.zeros((2, 28, 28, 1), "float32"), labels=labels
+    )
+    assert good["mean"].shape == (2, 8)
+
+
+def test_max_sample_num_must_be_a_positive_int(tmp_path):
+    model = build_small_vae()
+    for bad in (0, 100_001, 2.5):
+        with pytest.raises(ConfigError, match=r"max_sample_num must be an int in \[1, 100000\]"):
+            export_saved_model(model, str(tmp_path / "vae"), max_sample_num=bad)
+    result = invoke("export", tmp_path / "run", "--max-sample-num", 0)
+    assert result.exit_code == 2 and "--max-sample-num" in result.output

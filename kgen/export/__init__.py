@@ -1,5 +1,7 @@
 """Writing models as SavedModels (for TF Serving) and .keras archives, and loading them back."""
 
+from kgen.export.saved_model import DEFAULT_MAX_SAMPLE_NUM
+from kgen.export.saved_model import MAX_SAMPLE_NUM_LIMIT
 from kgen.export.saved_model import default_export_dir
 from kgen.export.saved_model import export_saved_model
 from kgen.export.saved_model import load_saved_model

@@ -15,20 +15,35 @@ import tempfile
 
 import tensorflow as tf
 
+from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
+from kgen.export.guards import SignatureFacts
+from kgen.export.guards import input_checks
 
 KERAS_ARCHIVE = "model.keras"
+# Images one sampling request may ask for unless the export says otherwise: a grid of
+# hundreds fits, while a request for millions cannot keep a server busy for minutes.
+DEFAULT_MAX_SAMPLE_NUM = 1000
+# The most an export may allow (`kgen export --max-sample-num`): 100000 MNIST images are
+# already 300 MB of float32 in one response.
+MAX_SAMPLE_NUM_LIMIT = 100_000
 METADATA = os.path.join("assets.extra", "kgen.json")
 
 
-def _signature_function(endpoint, name):
+def _signature_function(endpoint, facts):
+    """The endpoint as a tf.function with its input signature, checking its inputs first
+    (see `kgen.export.guards`)."""
     specs = [
         tf.TensorSpec(shape, dtype, name=arg) for arg, (shape, dtype) in endpoint.inputs.items()
     ]
     arg_names = list(endpoint.inputs)
+    name = facts.name
 
     def run(*args):
-        return endpoint.function(**dict(zip(arg_names, args)))
+        inputs = dict(zip(arg_names, args))
+        with tf.control_dependencies(input_checks(inputs, facts)):
+            inputs = {arg: tf.identity(value) for arg, value in inputs.items()}
+        return endpoint.function(**inputs)
 
     run.__name__ = name
     return tf.function(run, input_signature=specs, autograph=False)
@@ -60,12 +75,19 @@ def versions(base_dir):
     return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
 
 
-def export_saved_model(model, base_dir):
-    """Write `model` as the next version under `base_dir`; return that version's folder."""
+def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM):
+    """Write `model` as the next version under `base_dir`; return that version's folder.
+
+    `max_sample_num` bounds the images one request to a sampling signature may ask for
+    (`num` of `sample`, the seeds of `sample_seeds`): a server should not be made to draw
+    without limit. A ConfigError if it is not an int in [1, MAX_SAMPLE_NUM_LIMIT].
+    """
+    _check_max_sample_num(max_sample_num)
     module = _ServingModule(model)
     signatures = {}
     for name, endpoint in model.export_endpoints().items():
-        function = _signature_function(endpoint, name)
+        facts = SignatureFacts(name, model.num_classes, tuple(model.image_shape), max_sample_num)
+        function = _signature_function(endpoint, facts)
         setattr(module, name, function)
         signatures[name] = function
     signatures["serving_default"] = signatures[model.serving_default]
@@ -83,6 +105,14 @@ def export_saved_model(model, base_dir):
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return final
+
+
+def _check_max_sample_num(max_sample_num):
+    valid = isinstance(max_sample_num, int) and not isinstance(max_sample_num, bool)
+    if not valid or not 1 <= max_sample_num <= MAX_SAMPLE_NUM_LIMIT:
+        raise ConfigError(
+            f"max_sample_num must be an int in [1, {MAX_SAMPLE_NUM_LIMIT}]; got {max_sample_num!r}."
+        )
 
 
 def _write_metadata(model, folder):

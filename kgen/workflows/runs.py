@@ -6,6 +6,7 @@ import dataclasses
 from kgen.data import images_and_labels
 from kgen.errors import ConfigError
 from kgen.evaluation.sample_quality import ReferenceSet
+from kgen.export.saved_model import DEFAULT_MAX_SAMPLE_NUM
 from kgen.export.saved_model import default_export_dir
 from kgen.export.saved_model import export_saved_model
 from kgen.models import GenerativeModel
@@ -50,11 +51,12 @@ def train(family_name, model_config, train_config, runs_root="runs", verbose="au
     return dataclasses.replace(result, export_dir=export_saved_model(result.model, export_base))
 
 
-def export_run(run_dir, export_base=None):
-    """Export `run_dir`'s latest checkpoint as the next SavedModel version; return its path."""
+def export_run(run_dir, export_base=None, max_sample_num=DEFAULT_MAX_SAMPLE_NUM):
+    """Export `run_dir`'s latest checkpoint as the next SavedModel version; return its path.
+    `max_sample_num`: the most images one sampling request may ask for."""
     model, record = model_from_run(run_dir)
     export_base = export_base or default_export_dir(record["family"], record["dataset"]["name"])
-    return export_saved_model(model, export_base)
+    return export_saved_model(model, export_base, max_sample_num=max_sample_num)
 
 
 def _sample_quality_during_training(train_config, family, announce):
