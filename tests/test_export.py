@@ -1,5 +1,8 @@
 """SavedModel export: signatures, atomic versions, and loading with TensorFlow alone."""
 
+import json
+import os
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -12,9 +15,12 @@ from tensorflow.core.protobuf import config_pb2
 
 from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
+from kgen.export import DEFAULT_MAX_SAMPLE_NUM
+from kgen.export import ExportMetadata
 from kgen.export import export_saved_model
 from kgen.export import load_saved_model
 from kgen.export import resolve_saved_model
+from kgen.export import saved_model_metadata
 from kgen.models import PixelCNN
 
 # Decodes with the SavedModel alone, as a server would.
@@ -143,11 +149,11 @@ SEEDED_FAMILIES += [("pixelcnn", True)]
 
 @pytest.fixture(scope="module", params=SEEDED_FAMILIES, ids=lambda p: "-".join(map(str, p)))
 def seeded_export(request, tmp_path_factory):
-    """(model, its SavedModel loaded back) for each family, plain or conditional."""
+    """(model, its SavedModel loaded back, its path) for each family, plain or conditional."""
     name, conditional = request.param
     model = build_small(name, conditional=conditional)
     path = export_saved_model(model, str(tmp_path_factory.mktemp("export") / name))
-    return model, load_saved_model(path)
+    return model, load_saved_model(path), path
 
 
 def _sample_seeds(loaded, seeds, labels=None):
@@ -158,7 +164,7 @@ def _sample_seeds(loaded, seeds, labels=None):
 
 
 def test_sample_seeds_rows_depend_on_their_own_seed_and_label_alone(seeded_export):
-    model, loaded = seeded_export
+    model, loaded, _ = seeded_export
     seeds, labels = [11, 12, 13], [3, 5, 7]
     rows = _sample_seeds(loaded, seeds, labels)
     assert rows.shape == (3, *model.image_shape)
@@ -177,13 +183,13 @@ def test_sample_seeds_rows_depend_on_their_own_seed_and_label_alone(seeded_expor
 
 
 def test_sample_seeds_of_no_seeds_is_an_empty_batch(seeded_export):
-    model, loaded = seeded_export
+    model, loaded, _ = seeded_export
     assert _sample_seeds(loaded, [], []).shape == (0, *model.image_shape)
     assert model.sample_seeds(np.zeros([0], "int64")).shape == (0, *model.image_shape)
 
 
 def test_every_family_exports_sample_seeds_and_pixelcnn_serves_it_by_default(seeded_export):
-    model, loaded = seeded_export
+    model, loaded, _ = seeded_export
     assert {"sample", "sample_seeds", "serving_default"} <= set(loaded.signatures)
     if isinstance(model, PixelCNN):
         default = loaded.signatures["serving_default"]
@@ -283,3 +289,70 @@ def test_max_sample_num_must_be_a_positive_int(tmp_path):
             export_saved_model(model, str(tmp_path / "vae"), max_sample_num=bad)
     result = invoke("export", tmp_path / "run", "--max-sample-num", 0)
     assert result.exit_code == 2 and "--max-sample-num" in result.output
+
+
+# --- assets.extra/kgen.json: what a client or server reads before calling ---
+
+KGEN_JSON_KEYS = {
+    "family",
+    "image_shape",
+    "latent_dim",
+    "num_classes",
+    "likelihood",
+    "dataset",
+    "step",
+    "kgen_version",
+    "keras_version",
+    "tensorflow_version",
+    "max_sample_num",
+    "serving_default",
+    "signatures",
+}
+
+
+def test_kgen_json_describes_the_model_and_its_signatures(seeded_export):
+    model, loaded, path = seeded_export
+    metadata = saved_model_metadata(path)
+    assert set(metadata) == KGEN_JSON_KEYS
+    assert metadata["image_shape"] == list(model.image_shape)
+    assert metadata["latent_dim"] == model.latent_dim  # None for PixelCNN
+    assert metadata["num_classes"] == model.num_classes
+    assert metadata["likelihood"] == model.likelihood_name  # None for the GANs
+    assert metadata["signatures"] == sorted(loaded.signatures)
+    assert metadata["serving_default"] == model.serving_default
+    assert metadata["max_sample_num"] == DEFAULT_MAX_SAMPLE_NUM
+    # Exported without a run: where it came from is unknown.
+    assert (metadata["family"], metadata["dataset"], metadata["step"]) == (None, None, None)
+    assert metadata["tensorflow_version"] == tf.__version__
+
+
+def test_kgen_json_records_the_given_run_metadata(tmp_path):
+    model = build_small_vae(conditional=True)
+    path = export_saved_model(
+        model,
+        str(tmp_path / "vae"),
+        max_sample_num=64,
+        metadata=ExportMetadata(family="vae", dataset="mnist", step=1200),
+    )
+    with open(os.path.join(path, "assets.extra", "kgen.json")) as file:
+        metadata = json.load(file)
+    assert metadata == {
+        **metadata,
+        "family": "vae",
+        "image_shape": [28, 28, 1],
+        "latent_dim": 8,
+        "num_classes": 10,
+        "likelihood": "bernoulli",
+        "dataset": "mnist",
+        "step": 1200,
+        "max_sample_num": 64,
+        "serving_default": "decode",
+        "signatures": [
+            "decode",
+            "encode",
+            "reconstruct",
+            "sample",
+            "sample_seeds",
+            "serving_default",
+        ],
+    }

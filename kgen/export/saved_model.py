@@ -8,13 +8,16 @@ client needs to know before calling a signature (the number of classes) in a sma
 `assets.extra/`, the folder TF Serving leaves to the exporter.
 """
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
+import kgen
 from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
 from kgen.export.guards import SignatureFacts
@@ -28,6 +31,21 @@ DEFAULT_MAX_SAMPLE_NUM = 1000
 # already 300 MB of float32 in one response.
 MAX_SAMPLE_NUM_LIMIT = 100_000
 METADATA = os.path.join("assets.extra", "kgen.json")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExportMetadata:
+    """What the exporter records about a model that the model itself does not know.
+
+    Attributes:
+        family: the registered family name (`kgen fit NAME`), or None.
+        dataset: the name of the dataset it was trained on, or None.
+        step: the global training step of its weights, or None.
+    """
+
+    family: str | None = None
+    dataset: str | None = None
+    step: int | None = None
 
 
 def _signature_function(endpoint, facts):
@@ -75,12 +93,13 @@ def versions(base_dir):
     return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
 
 
-def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM):
+def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM, metadata=None):
     """Write `model` as the next version under `base_dir`; return that version's folder.
 
     `max_sample_num` bounds the images one request to a sampling signature may ask for
     (`num` of `sample`, the seeds of `sample_seeds`): a server should not be made to draw
     without limit. A ConfigError if it is not an int in [1, MAX_SAMPLE_NUM_LIMIT].
+    `metadata`: an ExportMetadata (where the model came from) for `assets.extra/kgen.json`.
     """
     _check_max_sample_num(max_sample_num)
     module = _ServingModule(model)
@@ -99,7 +118,10 @@ def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM
     try:
         tf.saved_model.save(module, staging, signatures=signatures)
         model.save(os.path.join(staging, KERAS_ARCHIVE))
-        _write_metadata(model, staging)
+        _write_metadata(
+            staging,
+            _metadata(model, metadata or ExportMetadata(), max_sample_num, sorted(signatures)),
+        )
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -115,15 +137,35 @@ def _check_max_sample_num(max_sample_num):
         )
 
 
-def _write_metadata(model, folder):
-    os.makedirs(os.path.dirname(os.path.join(folder, METADATA)), exist_ok=True)
-    with open(os.path.join(folder, METADATA), "w") as file:
-        json.dump({"num_classes": model.num_classes}, file)
+def _metadata(model, metadata, max_sample_num, signature_names):
+    """The contents of kgen.json: the model's serving facts, where it came from, the
+    versions that wrote it, and its signatures."""
+    return {
+        "family": metadata.family,
+        **model.serving_metadata(),
+        "dataset": metadata.dataset,
+        "step": None if metadata.step is None else int(metadata.step),
+        "kgen_version": kgen.__version__,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "max_sample_num": max_sample_num,
+        "serving_default": model.serving_default,
+        "signatures": signature_names,
+    }
+
+
+def _write_metadata(folder, metadata):
+    path = os.path.join(folder, METADATA)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as file:
+        json.dump(metadata, file, indent=2)
 
 
 def saved_model_metadata(path):
-    """What kgen recorded beside the SavedModel at `path` (or its latest version), e.g.
-    `num_classes`; {} for an export written before kgen recorded it."""
+    """What kgen recorded beside the SavedModel at `path` (or its latest version), as
+    written: `num_classes`, `max_sample_num`, `signatures`, ... (docs/export-and-serving.md
+    lists them). Older exports recorded `num_classes` alone, and the oldest nothing ({}):
+    read the keys with `.get`, a missing one being unknown."""
     metadata = os.path.join(resolve_saved_model(path), METADATA)
     if not os.path.isfile(metadata):
         return {}

@@ -86,6 +86,16 @@ class GenerativeModel(KgenModel):
         `sample_seeds` (families add theirs to these)."""
         return {"sample": self.sample_endpoint(), "sample_seeds": self.sample_seeds_endpoint()}
 
+    # Name of the likelihood the family scores images with ("bernoulli", ...), or None.
+    likelihood_name = None
+
+    def serving_metadata(self):
+        return {
+            **super().serving_metadata(),
+            "latent_dim": self.latent_dim,
+            "likelihood": self.likelihood_name,
+        }
+
     def image_summaries(self, images, labels=None):
         """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
         num = ops.shape(images)[0]
