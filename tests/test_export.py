@@ -12,6 +12,7 @@ from helpers import build_small_vae
 from helpers import invoke
 from helpers import run_with_tensorflow_only
 from tensorflow.core.protobuf import config_pb2
+from tensorflow_serving.apis import prediction_log_pb2
 
 from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
@@ -204,6 +205,25 @@ def test_every_family_exports_sample_seeds_and_pixelcnn_serves_it_by_default(see
         )
 
 
+# Draws with sample_seeds from the SavedModel alone, as a server would.
+SAMPLE_SEEDS = """
+given = {"seeds": tf.constant(inputs["seeds"]), "labels": tf.constant(inputs["labels"])}
+outputs["images"] = loaded.signatures["sample_seeds"](**given)["images"].numpy()
+outputs["default"] = loaded.signatures["serving_default"](**given)["images"].numpy()
+"""
+
+
+def test_sample_seeds_in_a_tensorflow_only_process(tmp_path):
+    # The conditional PixelCNN, which serves sample_seeds by default.
+    path = export_saved_model(build_small("pixelcnn", conditional=True), str(tmp_path / "p"))
+    seeds, labels = np.array([3, 1, 4], "int64"), np.array([0, 5, 9], "int32")
+    out = run_with_tensorflow_only(path, SAMPLE_SEEDS, seeds=seeds, labels=labels)
+    np.testing.assert_array_equal(
+        out["images"], _sample_seeds(load_saved_model(path), seeds, labels)
+    )
+    np.testing.assert_array_equal(out["default"], out["images"])
+
+
 # --- Guards: each signature checks its inputs in the graph ---
 
 
@@ -356,3 +376,38 @@ def test_kgen_json_records_the_given_run_metadata(tmp_path):
             "serving_default",
         ],
     }
+
+
+# --- assets.extra/tf_serving_warmup_requests: TF Serving replays them before serving ---
+
+
+def _warmup_requests(path):
+    """(signature name, {input name: numpy}) of each record of the export's warm-up file."""
+    records = tf.data.TFRecordDataset(
+        os.path.join(path, "assets.extra", "tf_serving_warmup_requests")
+    )
+    requests = []
+    for record in records:
+        request = prediction_log_pb2.PredictionLog.FromString(record.numpy()).predict_log.request
+        inputs = {name: tf.make_ndarray(proto) for name, proto in request.inputs.items()}
+        requests.append((request.model_spec.signature_name, inputs))
+    return requests
+
+
+def test_warmup_requests_hold_one_valid_request_per_signature(seeded_export):
+    model, loaded, path = seeded_export
+    requests = _warmup_requests(path)
+    # serving_default too: in the graph it is a signature of its own, first run apart.
+    assert [name for name, _ in requests] == sorted(loaded.signatures)
+    for name, inputs in requests:
+        signature = loaded.signatures[name]
+        assert set(inputs) == set(signature.structured_input_signature[1])
+        outputs = signature(**{key: tf.constant(value) for key, value in inputs.items()})
+        assert all(output.shape[0] == 1 for output in outputs.values()), name
+
+
+def test_warmup_requests_run_in_a_session_as_tf_serving_replays_them(guarded_vae):
+    _, path = guarded_vae
+    for name, inputs in _warmup_requests(path):
+        outputs = serve_in_session(path, name, **inputs)
+        assert all(output.shape[0] == 1 for output in outputs.values()), name

@@ -3,9 +3,11 @@
 Each model's `export_endpoints()` becomes one signature; the model's `serving_default` names
 the one TF Serving calls when none is given. A version is written into a temporary folder and
 renamed into place, so neither TF Serving (which watches the base folder) nor a reader ever
-sees half a model. The model's `.keras` archive is written beside the graph, and what a
-client needs to know before calling a signature (the number of classes) in a small JSON under
-`assets.extra/`, the folder TF Serving leaves to the exporter.
+sees half a model. The model's `.keras` archive is written beside the graph; under
+`assets.extra/`, the folder TF Serving leaves to the exporter, go what a client needs to know
+before calling a signature (`kgen.json`: image shape, classes, limits, signatures) and the
+requests TF Serving warms each signature with (`kgen.export.warmup`). Each signature checks
+its inputs in the graph (`kgen.export.guards`).
 """
 
 import dataclasses
@@ -22,6 +24,7 @@ from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
 from kgen.export.guards import SignatureFacts
 from kgen.export.guards import input_checks
+from kgen.export.warmup import write_warmup_requests
 
 KERAS_ARCHIVE = "model.keras"
 # Images one sampling request may ask for unless the export says otherwise: a grid of
@@ -103,13 +106,18 @@ def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM
     """
     _check_max_sample_num(max_sample_num)
     module = _ServingModule(model)
+    endpoints = model.export_endpoints()
     signatures = {}
-    for name, endpoint in model.export_endpoints().items():
+    for name, endpoint in endpoints.items():
         facts = SignatureFacts(name, model.num_classes, tuple(model.image_shape), max_sample_num)
         function = _signature_function(endpoint, facts)
         setattr(module, name, function)
         signatures[name] = function
     signatures["serving_default"] = signatures[model.serving_default]
+    # The alias is a signature of its own in the graph (its own inputs and function call),
+    # which TF Serving first runs, and so warms, apart from the endpoint it names.
+    signature_inputs = {name: endpoints[name].inputs for name in endpoints}
+    signature_inputs["serving_default"] = endpoints[model.serving_default].inputs
 
     os.makedirs(base_dir, exist_ok=True)
     version = (versions(base_dir) or [0])[-1] + 1
@@ -122,6 +130,7 @@ def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM
             staging,
             _metadata(model, metadata or ExportMetadata(), max_sample_num, sorted(signatures)),
         )
+        write_warmup_requests(staging, signature_inputs)
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
