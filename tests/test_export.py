@@ -22,6 +22,7 @@ from kgen.export import export_saved_model
 from kgen.export import load_saved_model
 from kgen.export import resolve_saved_model
 from kgen.export import saved_model_metadata
+from kgen.export.sampling import sample_saved_model
 from kgen.models import PixelCNN
 
 # Decodes with the SavedModel alone, as a server would.
@@ -237,9 +238,11 @@ def guarded_vae(tmp_path_factory):
     return model, path
 
 
-def _sample(loaded, num, labels):
+def _sample(loaded, num, labels, seed=0):
     return loaded.signatures["sample"](
-        num=tf.constant(num), seed=tf.constant(0, tf.int64), labels=tf.constant(labels, tf.int32)
+        num=tf.constant(num),
+        seed=tf.constant(seed, tf.int64),
+        labels=tf.constant(labels, tf.int32),
     )
 
 
@@ -300,6 +303,18 @@ def test_images_of_another_shape_are_refused_in_the_graph(guarded_vae, shape):
         guarded_vae[1], "encode", images=np.zeros((2, 28, 28, 1), "float32"), labels=labels
     )
     assert good["mean"].shape == (2, 8)
+
+
+def test_sampling_an_export_draws_past_max_sample_num_in_chunks(guarded_vae):
+    # The export draws at most 5 per call: 12 images are 3 calls, with seeds 7, 8 and 9.
+    model, path = guarded_vae
+    labels = list(range(10)) + [0, 1]
+    images = sample_saved_model(path, 0, 7, labels)
+    loaded = load_saved_model(path)
+    assert images.shape[0] == 12
+    for call, start in enumerate(range(0, 12, 5)):
+        chunk = _sample(loaded, 0, labels[start : start + 5], seed=7 + call)["images"]
+        np.testing.assert_array_equal(images[start : start + 5], chunk.numpy())
 
 
 def test_max_sample_num_must_be_a_positive_int(tmp_path):
