@@ -81,7 +81,10 @@ class _ServingModule(tf.Module):
         # restore a copy of it while the signatures read the original, so that a
         # graph-and-session loader (TF Serving's C++ loader, tf.compat.v1's) finds the
         # signatures' variables uninitialized. tf.saved_model.load never noticed.
-        self.model_variables = [variable.value for variable in model.variables]
+        self.model_variables = [
+            variable.value if isinstance(variable, keras.Variable) else variable
+            for variable in model.variables
+        ]
 
 
 def default_export_dir(family_name, dataset_name):

@@ -142,7 +142,7 @@ def _train_domain_classifier(
     finally:
         if not deterministic:
             tf_config.disable_op_determinism()
-    metadata = ExportMetadata("classifier", dataset, result.final_step)
+    metadata = ExportMetadata(family="classifier", dataset=dataset, step=result.final_step)
     exported = export_saved_model(result.model, train_config.export, metadata=metadata)
     classifier = ClassifierFeatures(exported)
     record = {

@@ -49,7 +49,9 @@ def train(family_name, model_config, train_config, runs_root="runs", verbose="au
     if not result.chief:
         return result
     export_base = train_config.export or default_export_dir(family.name, result.dataset_info.name)
-    metadata = ExportMetadata(family.name, result.dataset_info.name, result.final_step)
+    metadata = ExportMetadata(
+        family=family.name, dataset=result.dataset_info.name, step=result.final_step
+    )
     export_dir = export_saved_model(result.model, export_base, metadata=metadata)
     return dataclasses.replace(result, export_dir=export_dir)
 
@@ -59,7 +61,9 @@ def export_run(run_dir, export_base=None, max_sample_num=DEFAULT_MAX_SAMPLE_NUM)
     `max_sample_num`: the most images one sampling request may ask for."""
     model, record = model_from_run(run_dir)
     export_base = export_base or default_export_dir(record["family"], record["dataset"]["name"])
-    metadata = ExportMetadata(record["family"], record["dataset"]["name"], record["step"])
+    metadata = ExportMetadata(
+        family=record["family"], dataset=record["dataset"]["name"], step=record["step"]
+    )
     return export_saved_model(model, export_base, max_sample_num=max_sample_num, metadata=metadata)
 
 
