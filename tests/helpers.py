@@ -29,6 +29,28 @@ def build_small_vae(info=MNIST_INFO, seed=1, **overrides):
     return get_family("vae").build(small_vae_config(**overrides), info, seed=seed)
 
 
+# Settings of a model small enough to export in seconds, by family; PixelCNN samples pixel
+# by pixel, so it draws small images (SMALL_PIXELCNN_INFO).
+SMALL_SETTINGS = {
+    "vae": dict(latent_dim=8, base_filters=8, hidden_units=64),
+    "gan": dict(latent_dim=8, base_filters=8),
+    "wgan-gp": dict(latent_dim=8, base_filters=8),
+    "pixelcnn": dict(variant="gated", filters=12, num_blocks=2),
+}
+SMALL_PIXELCNN_INFO = DatasetInfo(
+    name="synthetic", image_shape=(6, 6, 1), num_classes=10, num_examples=64, split="train"
+)
+
+
+def build_small(name, conditional=False, seed=1):
+    """An untrained model of family `name` (a key of SMALL_SETTINGS), as small as a test of
+    its export needs; 10 classes when `conditional`."""
+    family = get_family(name)
+    info = SMALL_PIXELCNN_INFO if name == "pixelcnn" else MNIST_INFO
+    config = family.config_class(**SMALL_SETTINGS[name], conditional=conditional)
+    return family.build(config, info, seed=seed)
+
+
 def binary_batch(num=16, shape=(28, 28, 1), seed=0, num_classes=10):
     """Images of 0/1 pixels (so binarization is deterministic) and labels."""
     rng = np.random.default_rng(seed)

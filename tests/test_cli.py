@@ -6,6 +6,8 @@ from helpers import assert_clean_error
 from helpers import invoke
 from helpers import invoke_in
 
+from kgen.export import saved_model_metadata
+
 SMALL_VAE = ["--latent-dim", "8", "--base-filters", "8", "--hidden-units", "64"]
 
 
@@ -54,6 +56,10 @@ def test_fit_writes_logs_checkpoints_and_export_and_says_where(fitted):
     events = {p.parent.name for p in run_dir.rglob("events.out.tfevents.*")}
     assert events == {"train", "validation", "hparams"}
     assert (folder / "saved_models" / "vae_mnist" / "1" / "saved_model.pb").is_file()
+    # The export records where the model came from: family, dataset and step.
+    metadata = saved_model_metadata(str(folder / "saved_models" / "vae_mnist"))
+    assert (metadata["family"], metadata["dataset"], metadata["step"]) == ("vae", "mnist", 4)
+    assert metadata["max_sample_num"] == 1000
 
 
 def test_tensorboard_has_step_and_epoch_scalars_and_image_grids(fitted):
@@ -92,9 +98,12 @@ def test_export_from_a_run_directory_adds_a_version(fitted, monkeypatch):
     folder, _ = fitted
     monkeypatch.chdir(folder)
     (run_dir,) = (folder / "runs").iterdir()
-    result = invoke("export", run_dir, "--export", folder / "re-exported")
+    result = invoke("export", run_dir, "--export", folder / "re-exported", "--max-sample-num", 64)
     assert result.exit_code == 0, result.output
     assert (folder / "re-exported" / "1" / "saved_model.pb").is_file()
+    metadata = saved_model_metadata(str(folder / "re-exported"))
+    assert (metadata["family"], metadata["dataset"], metadata["step"]) == ("vae", "mnist", 4)
+    assert metadata["max_sample_num"] == 64
 
 
 def test_version_and_help():

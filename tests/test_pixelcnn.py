@@ -155,7 +155,7 @@ def test_saved_model_serves_log_prob_and_sample_without_kgen(tmp_path):
     path = export_saved_model(model, str(tmp_path / "pixelcnn"))
     images = _images((6, 6, 1))
     out = run_with_tensorflow_only(path, LOG_PROB_AND_SAMPLE, images=images)
-    assert list(out["signatures"]) == ["log_prob", "sample", "serving_default"]
+    assert list(out["signatures"]) == ["log_prob", "sample", "sample_seeds", "serving_default"]
     np.testing.assert_allclose(out["log_prob"], model.log_likelihood(images), rtol=1e-5)
     np.testing.assert_array_equal(out["sample"], model.sample(3, seed=tf.constant(4, tf.int64)))
 

@@ -3,32 +3,68 @@
 Each model's `export_endpoints()` becomes one signature; the model's `serving_default` names
 the one TF Serving calls when none is given. A version is written into a temporary folder and
 renamed into place, so neither TF Serving (which watches the base folder) nor a reader ever
-sees half a model. The model's `.keras` archive is written beside the graph, and what a
-client needs to know before calling a signature (the number of classes) in a small JSON under
-`assets.extra/`, the folder TF Serving leaves to the exporter.
+sees half a model. The model's `.keras` archive is written beside the graph; under
+`assets.extra/`, the folder TF Serving leaves to the exporter, go what a client needs to know
+before calling a signature (`kgen.json`: image shape, classes, limits, signatures) and the
+requests TF Serving warms each signature with (`kgen.export.warmup`). Each signature checks
+its inputs in the graph (`kgen.export.guards`).
 """
 
+import dataclasses
 import json
 import os
 import shutil
 import tempfile
 
+import keras
 import tensorflow as tf
 
+import kgen
+from kgen.errors import ConfigError
 from kgen.errors import ModelNotFound
+from kgen.export.guards import SignatureFacts
+from kgen.export.guards import input_checks
+from kgen.export.warmup import write_warmup_requests
 
 KERAS_ARCHIVE = "model.keras"
+# Images one sampling request may ask for unless the export says otherwise: a grid of
+# hundreds fits, while a request for millions cannot keep a server busy for minutes.
+DEFAULT_MAX_SAMPLE_NUM = 1000
+# The most an export may allow (`kgen export --max-sample-num`): 100000 MNIST images are
+# already 300 MB of float32 in one response.
+MAX_SAMPLE_NUM_LIMIT = 100_000
 METADATA = os.path.join("assets.extra", "kgen.json")
 
 
-def _signature_function(endpoint, name):
+@dataclasses.dataclass(frozen=True)
+class ExportMetadata:
+    """What the exporter records about a model that the model itself does not know.
+
+    Attributes:
+        family: the registered family name (`kgen fit NAME`), or None.
+        dataset: the name of the dataset it was trained on, or None.
+        step: the global training step of its weights, or None.
+    """
+
+    family: str | None = None
+    dataset: str | None = None
+    step: int | None = None
+
+
+def _signature_function(endpoint, facts):
+    """The endpoint as a tf.function with its input signature, checking its inputs first
+    (see `kgen.export.guards`)."""
     specs = [
         tf.TensorSpec(shape, dtype, name=arg) for arg, (shape, dtype) in endpoint.inputs.items()
     ]
     arg_names = list(endpoint.inputs)
+    name = facts.name
 
     def run(*args):
-        return endpoint.function(**dict(zip(arg_names, args)))
+        inputs = dict(zip(arg_names, args))
+        with tf.control_dependencies(input_checks(inputs, facts)):
+            inputs = {arg: tf.identity(value) for arg, value in inputs.items()}
+        return endpoint.function(**inputs)
 
     run.__name__ = name
     return tf.function(run, input_signature=specs, autograph=False)
@@ -40,8 +76,15 @@ class _ServingModule(tf.Module):
     def __init__(self, model):
         super().__init__()
         self.model = model
-        # Keras variables are tracked explicitly so that no layer's tracking rules matter.
-        self.model_variables = list(model.variables)
+        # The variables are tracked explicitly, so that no layer's tracking rules matter, and
+        # as the tf.Variables under the Keras wrappers: tracking a wrapper makes the saver
+        # restore a copy of it while the signatures read the original, so that a
+        # graph-and-session loader (TF Serving's C++ loader, tf.compat.v1's) finds the
+        # signatures' variables uninitialized. tf.saved_model.load never noticed.
+        self.model_variables = [
+            variable.value if isinstance(variable, keras.Variable) else variable
+            for variable in model.variables
+        ]
 
 
 def default_export_dir(family_name, dataset_name):
@@ -56,15 +99,28 @@ def versions(base_dir):
     return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
 
 
-def export_saved_model(model, base_dir):
-    """Write `model` as the next version under `base_dir`; return that version's folder."""
+def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM, metadata=None):
+    """Write `model` as the next version under `base_dir`; return that version's folder.
+
+    `max_sample_num` bounds the images one request to a sampling signature may ask for
+    (`num` of `sample`, the seeds of `sample_seeds`): a server should not be made to draw
+    without limit. A ConfigError if it is not an int in [1, MAX_SAMPLE_NUM_LIMIT].
+    `metadata`: an ExportMetadata (where the model came from) for `assets.extra/kgen.json`.
+    """
+    _check_max_sample_num(max_sample_num)
     module = _ServingModule(model)
+    endpoints = model.export_endpoints()
     signatures = {}
-    for name, endpoint in model.export_endpoints().items():
-        function = _signature_function(endpoint, name)
+    for name, endpoint in endpoints.items():
+        facts = SignatureFacts(name, model.num_classes, tuple(model.image_shape), max_sample_num)
+        function = _signature_function(endpoint, facts)
         setattr(module, name, function)
         signatures[name] = function
     signatures["serving_default"] = signatures[model.serving_default]
+    # The alias is a signature of its own in the graph (its own inputs and function call),
+    # which TF Serving first runs, and so warms, apart from the endpoint it names.
+    signature_inputs = {name: endpoints[name].inputs for name in endpoints}
+    signature_inputs["serving_default"] = endpoints[model.serving_default].inputs
 
     os.makedirs(base_dir, exist_ok=True)
     version = (versions(base_dir) or [0])[-1] + 1
@@ -73,7 +129,11 @@ def export_saved_model(model, base_dir):
     try:
         tf.saved_model.save(module, staging, signatures=signatures)
         model.save(os.path.join(staging, KERAS_ARCHIVE))
-        _write_metadata(model, staging)
+        _write_metadata(
+            staging,
+            _metadata(model, metadata or ExportMetadata(), max_sample_num, sorted(signatures)),
+        )
+        write_warmup_requests(staging, signature_inputs)
         os.rename(staging, final)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
@@ -81,15 +141,43 @@ def export_saved_model(model, base_dir):
     return final
 
 
-def _write_metadata(model, folder):
-    os.makedirs(os.path.dirname(os.path.join(folder, METADATA)), exist_ok=True)
-    with open(os.path.join(folder, METADATA), "w") as file:
-        json.dump({"num_classes": model.num_classes}, file)
+def _check_max_sample_num(max_sample_num):
+    valid = isinstance(max_sample_num, int) and not isinstance(max_sample_num, bool)
+    if not valid or not 1 <= max_sample_num <= MAX_SAMPLE_NUM_LIMIT:
+        raise ConfigError(
+            f"max_sample_num must be an int in [1, {MAX_SAMPLE_NUM_LIMIT}]; got {max_sample_num!r}."
+        )
+
+
+def _metadata(model, metadata, max_sample_num, signature_names):
+    """The contents of kgen.json: the model's serving facts, where it came from, the
+    versions that wrote it, and its signatures."""
+    return {
+        "family": metadata.family,
+        **model.serving_metadata(),
+        "dataset": metadata.dataset,
+        "step": None if metadata.step is None else int(metadata.step),
+        "kgen_version": kgen.__version__,
+        "keras_version": keras.__version__,
+        "tensorflow_version": tf.__version__,
+        "max_sample_num": max_sample_num,
+        "serving_default": model.serving_default,
+        "signatures": signature_names,
+    }
+
+
+def _write_metadata(folder, metadata):
+    path = os.path.join(folder, METADATA)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as file:
+        json.dump(metadata, file, indent=2)
 
 
 def saved_model_metadata(path):
-    """What kgen recorded beside the SavedModel at `path` (or its latest version), e.g.
-    `num_classes`; {} for an export written before kgen recorded it."""
+    """What kgen recorded beside the SavedModel at `path` (or its latest version), as
+    written: `num_classes`, `max_sample_num`, `signatures`, ... (docs/export-and-serving.md
+    lists them). Older exports recorded `num_classes` alone, and the oldest nothing ({}):
+    read the keys with `.get`, a missing one being unknown."""
     metadata = os.path.join(resolve_saved_model(path), METADATA)
     if not os.path.isfile(metadata):
         return {}

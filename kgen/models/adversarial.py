@@ -241,7 +241,7 @@ class AdversarialModel(GenerativeModel):
         def generate(z, labels=None):
             return {"images": self.generate(z, labels)}
 
-        return {"generate": Endpoint(generate, inputs), "sample": self.sample_endpoint()}
+        return {**super().export_endpoints(), "generate": Endpoint(generate, inputs)}
 
     def adversarial_config(self, **settings):
         """`get_config` for subclasses: the shared settings, and the family's `settings`."""

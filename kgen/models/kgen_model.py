@@ -47,6 +47,18 @@ class KgenModel(keras.Model):
         """Named endpoints (name -> Endpoint) the exporter writes as SavedModel signatures."""
         raise NotImplementedError
 
+    def serving_metadata(self):
+        """What a client needs to know about the model before calling its signatures, as
+        JSON values (the export writes them into `assets.extra/kgen.json`): `image_shape`,
+        `num_classes` (None unless conditional), `latent_dim` and `likelihood` (names of
+        what the family has, else None)."""
+        return {
+            "image_shape": [int(size) for size in self.image_shape],
+            "latent_dim": None,
+            "num_classes": None if self.num_classes is None else int(self.num_classes),
+            "likelihood": None,
+        }
+
     def image_summaries(self, images, labels=None):
         """Image grids (name -> images in [0, 1]) that TensorBoard shows each epoch."""
         return {}

@@ -37,6 +37,9 @@ class PixelCNN(GenerativeModel):
     # The pixel loop is thousands of tiny ops; XLA fuses them (`kgen bench pixelcnn` with
     # and without --jit-compile off: 0.109 s against 1.15 s for 16 images on a 2-core CPU).
     sample_jit_compile = True
+    # A server's natural request (an image per seed, each reproducible alone): PixelCNN has
+    # no latent code to decode, so the batched seeds sampler is its default.
+    serving_default = "sample_seeds"
     sublayer_arguments = ("network",)
 
     def __init__(self, network, likelihood="bernoulli", num_classes=None, seed=None, **kwargs):
@@ -209,7 +212,7 @@ class PixelCNN(GenerativeModel):
         def log_prob(images, labels=None):
             return {"log_prob": self.log_likelihood(images, labels)}
 
-        return {"sample": self.sample_endpoint(), "log_prob": Endpoint(log_prob, inputs)}
+        return {**super().export_endpoints(), "log_prob": Endpoint(log_prob, inputs)}
 
     def benchmark_samplers(self):
         return {

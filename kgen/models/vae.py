@@ -202,7 +202,7 @@ class VAE(GenerativeModel):
             return {"images": self.reconstruct(images, labels)}
 
         return {
-            "sample": self.sample_endpoint(),
+            **super().export_endpoints(),
             "encode": Endpoint(encode, {"images": image_spec, **label_spec}),
             "decode": Endpoint(decode, {"z": ((None, self.latent_dim), "float32"), **label_spec}),
             "reconstruct": Endpoint(reconstruct, {"images": image_spec, **label_spec}),

@@ -15,6 +15,7 @@ from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import cached_domain_classifier
 from kgen.evaluation.features import classifier_folder
+from kgen.export.saved_model import ExportMetadata
 from kgen.export.saved_model import export_saved_model
 from kgen.export.saved_model import find_saved_model
 from kgen.models import ClassifierConfig
@@ -141,7 +142,9 @@ def _train_domain_classifier(
     finally:
         if not deterministic:
             tf_config.disable_op_determinism()
-    classifier = ClassifierFeatures(export_saved_model(result.model, train_config.export))
+    metadata = ExportMetadata(family="classifier", dataset=dataset, step=result.final_step)
+    exported = export_saved_model(result.model, train_config.export, metadata=metadata)
+    classifier = ClassifierFeatures(exported)
     record = {
         "trained_on": dataset,
         "epochs": CLASSIFIER_EPOCHS,

@@ -6,6 +6,8 @@ import dataclasses
 from kgen.data import images_and_labels
 from kgen.errors import ConfigError
 from kgen.evaluation.sample_quality import ReferenceSet
+from kgen.export.saved_model import DEFAULT_MAX_SAMPLE_NUM
+from kgen.export.saved_model import ExportMetadata
 from kgen.export.saved_model import default_export_dir
 from kgen.export.saved_model import export_saved_model
 from kgen.models import GenerativeModel
@@ -47,14 +49,22 @@ def train(family_name, model_config, train_config, runs_root="runs", verbose="au
     if not result.chief:
         return result
     export_base = train_config.export or default_export_dir(family.name, result.dataset_info.name)
-    return dataclasses.replace(result, export_dir=export_saved_model(result.model, export_base))
+    metadata = ExportMetadata(
+        family=family.name, dataset=result.dataset_info.name, step=result.final_step
+    )
+    export_dir = export_saved_model(result.model, export_base, metadata=metadata)
+    return dataclasses.replace(result, export_dir=export_dir)
 
 
-def export_run(run_dir, export_base=None):
-    """Export `run_dir`'s latest checkpoint as the next SavedModel version; return its path."""
+def export_run(run_dir, export_base=None, max_sample_num=DEFAULT_MAX_SAMPLE_NUM):
+    """Export `run_dir`'s latest checkpoint as the next SavedModel version; return its path.
+    `max_sample_num`: the most images one sampling request may ask for."""
     model, record = model_from_run(run_dir)
     export_base = export_base or default_export_dir(record["family"], record["dataset"]["name"])
-    return export_saved_model(model, export_base)
+    metadata = ExportMetadata(
+        family=record["family"], dataset=record["dataset"]["name"], step=record["step"]
+    )
+    return export_saved_model(model, export_base, max_sample_num=max_sample_num, metadata=metadata)
 
 
 def _sample_quality_during_training(train_config, family, announce):
