@@ -187,7 +187,8 @@ def test_sample_seeds_rows_depend_on_their_own_seed_and_label_alone(seeded_expor
 def test_sample_seeds_of_no_seeds_is_an_empty_batch(seeded_export):
     model, loaded, _ = seeded_export
     assert _sample_seeds(loaded, [], []).shape == (0, *model.image_shape)
-    assert model.sample_seeds(np.zeros([0], "int64")).shape == (0, *model.image_shape)
+    labels = np.zeros([0], "int32") if model.num_classes else None
+    assert model.sample_seeds(np.zeros([0], "int64"), labels).shape == (0, *model.image_shape)
 
 
 def test_every_family_exports_sample_seeds_and_pixelcnn_serves_it_by_default(seeded_export):

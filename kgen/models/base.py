@@ -44,8 +44,8 @@ class GenerativeModel(KgenModel):
         sum in an order that depends on the batch size (the VAE's decoder gives rows that
         differ in the last bit between batches of 1 and 2), so one batched draw could not
         keep a row the same across requests. The price is the batch's parallelism: rows run
-        one after another (64 PixelCNN images of 12x12 took 30 times as long as `sample`'s
-        batch on 2 CPU cores; VAE and GAN rows cost little more than batched ones).
+        one after another, which costs the VAE and GAN little; PixelCNN, for which it cost
+        30 times a batched draw, overrides this with one.
         """
         # Row i is [seed_i] or [seed_i, label_i]: one tensor, as Keras 3.15's TensorFlow scan
         # fails on a tuple of rows whose number is unknown when traced.
