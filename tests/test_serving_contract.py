@@ -149,6 +149,15 @@ def test_named_inputs_in_row_and_columnar_format(server, loaded):
     _assert_bitwise(body["outputs"], expected)
 
 
+def test_pixelcnn_serves_sample_seeds_by_default(server, loaded):
+    seeds, labels = np.array([4, 8, 15], np.int64), np.array([1, 2, 3], np.int32)
+    expected = _in_process(loaded, "pixelcnn", "sample_seeds", seeds=seeds, labels=labels)
+    rows = [{"seeds": int(seed), "labels": int(label)} for seed, label in zip(seeds, labels)]
+    status, body, _ = post(f"{server.url}/v1/models/pixelcnn:predict", {"instances": rows})
+    assert status == 200, body
+    _assert_bitwise(body["predictions"], expected["images"])
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_sample_signature_of_every_family(server, loaded, family):
     inputs = {"num": 2, "seed": 7}

@@ -19,6 +19,7 @@ from helpers import invoke
 from serving_helpers import ServerProcess
 from serving_helpers import get
 from serving_helpers import post
+from serving_helpers import small_model
 from tensorflow_serving.apis import prediction_log_pb2
 
 from kgen.export import export_saved_model
@@ -204,22 +205,40 @@ def _version_list(url):
 
 def test_batching_merges_calls_and_keeps_outputs(tmp_path):
     model = build_small_vae(seed=1)
-    base = str(tmp_path / "vae")
-    export_saved_model(model, base)
-    loaded = tf.saved_model.load(f"{base}/1").signatures["decode"]
+    bases = {"vae": str(tmp_path / "vae"), "pixelcnn": str(tmp_path / "pixelcnn")}
+    export_saved_model(model, bases["vae"])
+    export_saved_model(small_model("pixelcnn"), bases["pixelcnn"])
+    decode = tf.saved_model.load(f"{bases['vae']}/1").signatures["decode"]
+    sample_seeds = tf.saved_model.load(f"{bases['pixelcnn']}/1").signatures["sample_seeds"]
     rows = np.random.default_rng(0).normal(size=(24, 8)).astype(np.float32)
+    seeds = list(range(100, 124))
     options = ["--enable-batching", "--batch-timeout-micros", 200_000, "--max-batch-size", 8]
-    with ServerProcess(base, *options) as server:
-        url = f"{server.url}/v1/models/vae:predict"
+    with ServerProcess(*bases.values(), *options) as server:
+
+        def decode_one(row):
+            return post(f"{server.url}/v1/models/vae:predict", {"instances": [row.tolist()]})
+
+        def sample_one(seed):
+            request = {"instances": [{"seeds": seed, "labels": seed % 10}]}
+            return post(f"{server.url}/v1/models/pixelcnn:predict", request)
+
         with concurrent.futures.ThreadPoolExecutor(12) as pool:
-            answers = list(pool.map(lambda row: post(url, {"instances": [row.tolist()]}), rows))
+            decoded = list(pool.map(decode_one, rows))
+            sampled = list(pool.map(sample_one, seeds))
         metrics = get(f"{server.url}/monitoring/prometheus/metrics")[1]
-    for row, (status, body, _) in zip(rows, answers):
+    for row, (status, body, _) in zip(rows, decoded):
         assert status == 200, body
-        alone = loaded(z=tf.constant(row[None]))["images"].numpy()
+        alone = decode(z=tf.constant(row[None]))["images"].numpy()
         np.testing.assert_allclose(np.asarray(body["predictions"], np.float32), alone, rtol=1e-6)
-    merged = re.search(r'kgen_serve_batch_size_count\{model="vae"\} (\S+)', metrics)
-    assert merged and float(merged.group(1)) < len(rows), "no two requests were merged"
+    for seed, (status, body, _) in zip(seeds, sampled):
+        assert status == 200, body
+        alone = sample_seeds(
+            seeds=tf.constant([seed], tf.int64), labels=tf.constant([seed % 10], tf.int32)
+        )["images"].numpy()
+        np.testing.assert_array_equal(np.asarray(body["predictions"], np.float32), alone)
+    for name in bases:
+        merged = re.search(rf'kgen_serve_batch_size_count\{{model="{name}"\}} (\S+)', metrics)
+        assert merged and float(merged.group(1)) < len(rows), f"no two {name} requests merged"
 
 
 def test_bench_serve_reports_every_case_and_the_targets(tmp_path):
