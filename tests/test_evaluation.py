@@ -127,6 +127,7 @@ def test_metrics_default_to_what_the_model_has_and_refuse_nll_without_a_likeliho
         resolve_metrics("psnr", WithLikelihood())
 
 
+@pytest.mark.slow  # builds InceptionV3 twice: 27 s of the fast suite
 def test_inception_features_resize_to_299_with_three_channels(tmp_path):
     import keras
 

@@ -422,7 +422,7 @@ _signatures = st.sampled_from([None, "serving_default", "sample", "encode", "dec
 
 
 @settings(
-    max_examples=120,
+    max_examples=80,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

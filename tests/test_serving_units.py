@@ -2,6 +2,7 @@
 own protos, version policies, version folders, the JSON rules (float text, type checks), the
 CLI's refusals, and a bench run's report."""
 
+import asyncio
 import json
 import os
 
@@ -18,6 +19,7 @@ from kgen.serving.model_config import ModelSpec
 from kgen.serving.model_config import VersionPolicy
 from kgen.serving.model_config import specs_from_config_file
 from kgen.serving.model_config import specs_from_paths
+from kgen.serving.scheduling import ModelGate
 from kgen.serving.status import ServingError
 
 CONFIG = """
@@ -232,3 +234,46 @@ def test_serve_refuses_bad_arguments_cleanly(tmp_path):
     assert_clean_error(invoke("serve", "--model-config-file", str(config)), "text format")
     result = invoke("serve", str(tmp_path), "--port", "70000")
     assert result.exit_code == 2 and "70000" in result.output
+
+
+# --- The per-model gate ---
+
+
+def test_gate_queues_refuses_and_hands_slots_over_in_order():
+    async def scenario():
+        gate = ModelGate("m", max_concurrent=1, max_queued=1)
+        await gate.enter()
+        second = asyncio.create_task(gate.enter())
+        await asyncio.sleep(0)
+        with pytest.raises(ServingError) as refused:
+            await gate.enter()
+        assert refused.value.http_status == 503 and refused.value.headers == {"Retry-After": "1"}
+        gate.leave()
+        await second  # the slot passed to the waiting request
+        assert (gate.running, gate.queued) == (1, 0)
+
+    asyncio.run(scenario())
+
+
+@pytest.mark.parametrize("slot_first", [False, True])
+def test_gate_survives_a_wait_given_up_as_the_slot_frees(slot_first):
+    # A deadline cancels a queued request in the same turn of the loop as a slot frees:
+    # whichever comes first, the slot is neither lost nor given twice.
+    async def scenario():
+        gate = ModelGate("m", max_concurrent=1, max_queued=2)
+        await gate.enter()
+        waiter = asyncio.create_task(gate.enter())
+        await asyncio.sleep(0)
+        if slot_first:
+            gate.leave()
+            waiter.cancel()
+        else:
+            waiter.cancel()
+            gate.leave()
+        with pytest.raises(asyncio.CancelledError):
+            await waiter
+        assert (gate.running, gate.queued) == (0, 0)
+        await gate.enter()
+        assert gate.running == 1
+
+    asyncio.run(scenario())

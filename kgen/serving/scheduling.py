@@ -50,7 +50,7 @@ class ModelGate:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():
                 self.leave()  # the slot arrived as the wait was given up: pass it on
-            else:
+            elif turn in self._waiting:  # `leave` may have dropped it already
                 self._waiting.remove(turn)
             raise
 
