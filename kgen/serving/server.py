@@ -22,6 +22,9 @@ def serve(specs, options=None, host="127.0.0.1", port=8501, announce=print):
     listener = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
     listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     listener.bind((host, port))
+    # Listening before the address is announced: a client that connects at once waits in
+    # the backlog until uvicorn accepts, rather than being refused.
+    listener.listen(2048)
     announce(f"Serving {len(specs)} model(s) on http://{_address(listener)}")
     config = uvicorn.Config(
         server.app,
