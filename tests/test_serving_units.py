@@ -182,6 +182,22 @@ def test_layouts_of_several_outputs():
         json_tensor.predict_response({"a": np.zeros(2), "b": np.zeros(3)}, True, None)
 
 
+def test_strings_and_bytes_in_both_formats():
+    # Outputs named *_bytes are written as {"b64": ...}, as TF Serving writes them.
+    outputs = {
+        "text": np.array([b"ab", "h\u00e9".encode()], dtype=object),
+        "raw_bytes": np.array([b"\x00\xff", b"cd"], dtype=object),
+        "length": np.array([2, 3], np.int32),
+    }
+    rows = json.loads(json_tensor.predict_response(outputs, True, None))["predictions"]
+    assert rows == [
+        {"length": 2, "raw_bytes": {"b64": "AP8="}, "text": "ab"},
+        {"length": 3, "raw_bytes": {"b64": "Y2Q="}, "text": "h\u00e9"},
+    ]
+    columns = json.loads(json_tensor.predict_response(outputs, False, None))["outputs"]
+    assert columns["text"] == ["ab", "h\u00e9"] and columns["length"] == [2, 3]
+
+
 @pytest.mark.parametrize(
     "value, dtype, message",
     [

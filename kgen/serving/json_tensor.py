@@ -514,10 +514,17 @@ def _row_response(arrays, names):
     items = []
     for row in range(batch):
         members = [
-            f'            "{name}": {_single_line_text(name, arrays[name][row])}' for name in names
+            f'            "{name}": {_single_line_text(name, _row(arrays[name], row))}'
+            for name in names
         ]
         items.append("        {\n" + ",\n".join(members) + "\n        }")
     return '{\n    "predictions": [\n' + ",\n".join(items) + "\n    ]\n}"
+
+
+def _row(array, index):
+    """Row `index` of `array` as an array (a 0-d one for a vector's element, whatever the
+    dtype: indexing gives bare Python bytes for strings)."""
+    return np.asarray(array[index : index + 1][0], dtype=array.dtype)
 
 
 def _single_line_text(name, array):
