@@ -5,6 +5,7 @@ four families."""
 
 import gzip
 import json
+import os
 
 import numpy as np
 import pytest
@@ -298,6 +299,12 @@ BAD_REQUESTS = [
     ("wrong width", "POST", "vae:predict", {"instances": [[0.0] * 7]}, {}, 400,
      "~has shape [1,7]; the signature takes [-1,8]"),
     ("wrong rank", "POST", "vae:predict", {"inputs": ROW}, {}, 400, "~has shape [8]"),
+    ("scalar for a batched input", "POST", "vae:predict", {"inputs": 3.0}, {}, 400,
+     "~has shape []"),
+    ("signature without inputs named", "POST", "gan:predict",
+     {"signature_name": "serving_default", "inputs": 3.0}, {}, 400,
+     "inputs is a plain value/list, but expecting an object as multiple input tensors "
+     "required as per tensorinfo_map"),
     ("string for a float", "POST", "vae:predict", {"instances": [["a"] * 8]}, {}, 400,
      "Failed to process element: 0 of 'instances' list. Error: INVALID_ARGUMENT: "
      "JSON Value: \"a\" Type: String is not of expected type: float"),
@@ -407,7 +414,12 @@ _json = st.recursive(
     max_leaves=30,
 )
 _keys = st.sampled_from(["instances", "inputs", "signature_name", "examples", "z", "labels", "x"])
-_bodies = st.dictionaries(_keys, _json, max_size=3) | _json
+# Bodies shaped like requests (any value under "inputs", any rows under "instances"), loose
+# objects with the request keys, and any JSON at all.
+_shaped = st.builds(lambda value: {"inputs": value}, _json) | st.builds(
+    lambda rows: {"instances": rows}, st.lists(_json, min_size=1, max_size=4)
+)
+_bodies = _shaped | st.dictionaries(_keys, _json, max_size=3) | _json
 _paths = st.sampled_from(
     [
         "vae:predict",
@@ -421,8 +433,9 @@ _paths = st.sampled_from(
 _signatures = st.sampled_from([None, "serving_default", "sample", "encode", "decode", "x"])
 
 
+# 80 bodies in the fast suite; KGEN_FUZZ_EXAMPLES=400 for a longer hunt (it passed).
 @settings(
-    max_examples=80,
+    max_examples=int(os.environ.get("KGEN_FUZZ_EXAMPLES", 80)),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -204,7 +204,8 @@ class Server:
         """Limits that hold before any model runs: rows per request, `num` per sample call."""
         for key, array in inputs.items():
             shape = signature.inputs[key][1]
-            if shape and shape[0] is None and array.shape[0] > self.options.max_rows:
+            batched = shape and shape[0] is None and array.ndim  # a wrong rank is refused next
+            if batched and array.shape[0] > self.options.max_rows:
                 raise invalid_argument(
                     f"Input '{key}' has {array.shape[0]} rows; this server takes at most "
                     f"{self.options.max_rows} per request (--max-rows)."

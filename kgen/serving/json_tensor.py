@@ -180,6 +180,8 @@ def check_method(verb, signature):
 
 def predict_inputs(document, signature):
     """(inputs: name -> numpy array of the signature's dtype, row_format) from a predict body."""
+    if not signature.inputs:
+        raise invalid_argument(f"Failed to get input map for signature: {signature.name}")
     has_instances, has_inputs = "instances" in document, "inputs" in document
     if has_instances and has_inputs:
         raise _format_error(
