@@ -7,6 +7,7 @@ import click
 from cli.options import dataclass_options
 from cli.options import split_kwargs
 from kgen.models import families
+from kgen.serving.options import BENCH_BATCHING
 from kgen.training import TrainConfig
 
 # Training settings that mean nothing to a benchmark (it writes no run and no export, and
@@ -107,14 +108,14 @@ for _family in families().values():
 )
 @click.option(
     "--max-batch-size",
-    default=128,
+    default=BENCH_BATCHING.max_batch_size,
     show_default=True,
     type=click.IntRange(min=1),
     help="Batching runs: most rows per merged call.",
 )
 @click.option(
     "--batch-timeout-micros",
-    default=2000,
+    default=BENCH_BATCHING.batch_timeout_micros,
     show_default=True,
     type=click.IntRange(min=0),
     help="Batching runs: how long a batch waits to fill.",
@@ -125,7 +126,7 @@ def serve_command(path, requests, concurrency, max_batch_size, batch_timeout_mic
     concurrency, with and without batching, beside the in-process call and the JSON work."""
     from kgen.errors import ConfigError
     from kgen.serving.bench import bench_serve
-    from kgen.serving.scheduling import BatchingOptions
+    from kgen.serving.options import BatchingOptions
 
     try:
         levels = tuple(int(level) for level in concurrency.split(","))

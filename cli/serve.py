@@ -3,6 +3,12 @@
 import click
 
 from kgen.errors import ConfigError
+from kgen.serving.options import BatchingOptions
+from kgen.serving.options import ServeOptions
+
+# The defaults live with the settings (kgen.serving.options); the flags show them.
+SERVE = ServeOptions()
+BATCHING = BatchingOptions()
 
 
 @click.command()
@@ -25,56 +31,56 @@ from kgen.errors import ConfigError
 )
 @click.option(
     "--file-system-poll-wait-seconds",
-    default=1.0,
+    default=SERVE.poll_seconds,
     show_default=True,
     type=click.FloatRange(min=0),
     help="How often base folders are scanned for new versions; 0: only at start.",
 )
 @click.option(
     "--rest-api-timeout-ms",
-    default=30000,
+    default=SERVE.timeout_ms,
     show_default=True,
     type=click.IntRange(min=1),
     help="A request still unanswered after this long gets 504.",
 )
 @click.option(
     "--max-concurrent-requests",
-    default=4,
+    default=SERVE.max_concurrent_requests,
     show_default=True,
     type=click.IntRange(min=1),
     help="Calls of one model running at once.",
 )
 @click.option(
     "--max-queued-requests",
-    default=32,
+    default=SERVE.max_queued_requests,
     show_default=True,
     type=click.IntRange(min=0),
     help="Requests of one model waiting for a slot; beyond them: 503 with Retry-After.",
 )
 @click.option(
     "--max-request-bytes",
-    default=64 * 2**20,
+    default=SERVE.max_request_bytes,
     show_default="64 MiB",
     type=click.IntRange(min=1),
     help="Largest request body, also once gunzipped; larger: 413.",
 )
 @click.option(
     "--max-rows",
-    default=1024,
+    default=SERVE.max_rows,
     show_default=True,
     type=click.IntRange(min=1),
     help="Most rows (batch size) of a batched input per request.",
 )
 @click.option(
     "--max-sample-num",
-    default=1000,
+    default=SERVE.max_sample_num,
     show_default=True,
     type=click.IntRange(min=0),
     help="Most images one `sample` call (its scalar `num`) may ask for.",
 )
 @click.option(
     "--max-json-depth",
-    default=32,
+    default=SERVE.max_json_depth,
     show_default=True,
     type=click.IntRange(min=2),
     help="Deepest nesting of a request body's JSON.",
@@ -86,35 +92,35 @@ from kgen.errors import ConfigError
 )
 @click.option(
     "--max-batch-size",
-    default=32,
+    default=BATCHING.max_batch_size,
     show_default=True,
     type=click.IntRange(min=1),
     help="With batching: most rows per merged call.",
 )
 @click.option(
     "--batch-timeout-micros",
-    default=1000,
+    default=BATCHING.batch_timeout_micros,
     show_default=True,
     type=click.IntRange(min=0),
     help="With batching: how long a batch waits to fill.",
 )
 @click.option(
     "--max-enqueued-batches",
-    default=16,
+    default=BATCHING.max_enqueued_batches,
     show_default=True,
     type=click.IntRange(min=1),
     help="With batching: full batches that may wait; beyond them: 503.",
 )
 @click.option(
     "--num-batch-threads",
-    default=1,
+    default=BATCHING.num_batch_threads,
     show_default=True,
     type=click.IntRange(min=1),
     help="With batching: merged calls of one signature running at once.",
 )
 @click.option(
     "--rest-api-num-threads",
-    default=16,
+    default=SERVE.worker_threads,
     show_default=True,
     type=click.IntRange(min=1),
     help="Worker threads that run TensorFlow.",
@@ -162,9 +168,6 @@ def _options(
     num_batch_threads,
     rest_api_num_threads,
 ):
-    from kgen.serving.app import ServeOptions
-    from kgen.serving.scheduling import BatchingOptions
-
     batching = None
     if enable_batching:
         batching = BatchingOptions(

@@ -92,11 +92,19 @@ def default_export_dir(family_name, dataset_name):
     return os.path.join("saved_models", f"{family_name}_{dataset_name}")
 
 
+def version_folders(base_dir):
+    """{version: folder} of the numerically named folders under `base_dir`, ascending, as TF
+    Serving reads them ("0003" is version 3); hidden staging folders and other names are
+    not versions."""
+    if not os.path.isdir(base_dir):
+        return {}
+    numbered = [name for name in os.listdir(base_dir) if name.isascii() and name.isdigit()]
+    return dict(sorted((int(name), os.path.join(base_dir, name)) for name in numbered))
+
+
 def versions(base_dir):
     """Numeric version folders under `base_dir`, ascending."""
-    if not os.path.isdir(base_dir):
-        return []
-    return sorted(int(name) for name in os.listdir(base_dir) if name.isdigit())
+    return list(version_folders(base_dir))
 
 
 def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM, metadata=None):
@@ -189,8 +197,8 @@ def find_saved_model(path):
     """The SavedModel folder at `path` (itself, or its highest numeric version), or None."""
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
-    found = versions(path)
-    return os.path.join(path, str(found[-1])) if found else None
+    found = version_folders(path)
+    return found[max(found)] if found else None
 
 
 def resolve_saved_model(path):

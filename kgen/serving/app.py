@@ -5,7 +5,6 @@ Prometheus metrics. TensorFlow runs in worker threads, so probes answer while mo
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import json
 import logging
 import re
@@ -19,8 +18,8 @@ from starlette.routing import Route
 from kgen.serving import json_tensor
 from kgen.serving.manager import ModelManager
 from kgen.serving.metrics import ServerMetrics
+from kgen.serving.options import ServeOptions
 from kgen.serving.scheduling import Batcher
-from kgen.serving.scheduling import BatchingOptions
 from kgen.serving.scheduling import ModelGate
 from kgen.serving.status import ServingError
 from kgen.serving.status import deadline_exceeded
@@ -36,22 +35,6 @@ STATUS_URL = re.compile(
 V1_URL = re.compile(r"(?i)/v1/.*")
 log = logging.getLogger("kgen.serving")
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
-
-
-@dataclasses.dataclass(frozen=True)
-class ServeOptions:
-    """The server's limits and behaviour (the `kgen serve` flags)."""
-
-    poll_seconds: float = 1.0
-    timeout_ms: int = 30000
-    max_concurrent_requests: int = 4
-    max_queued_requests: int = 32
-    max_request_bytes: int = 64 * 2**20
-    max_rows: int = 1024
-    max_sample_num: int = 1000
-    max_json_depth: int = 32
-    batching: BatchingOptions | None = None
-    worker_threads: int = 16
 
 
 class Server:
@@ -100,12 +83,11 @@ class Server:
     def _versions_changed(self):
         for name, model in self.manager.models.items():
             self.metrics.loaded_versions.labels(name).set(len(model.loaded))
-        live = {
-            id(servable) for m in self.manager.models.values() for servable in m.loaded.values()
-        }
-        for key in [key for key in self._batchers if key[0] not in live]:
-            if not self._batchers[key].queued_rows:
-                del self._batchers[key]
+        # Batchers of versions gone from service are dropped; their worker still finishes
+        # the tasks already queued, and a version loaded again gets a fresh batcher.
+        for name, version, signature in list(self._batchers):
+            if version not in self.manager.models[name].loaded:
+                del self._batchers[name, version, signature]
 
     # --- Probes and metrics ---
 
@@ -263,7 +245,7 @@ class Server:
         return outputs
 
     def _batcher(self, servable, signature):
-        key = (id(servable), signature.name)
+        key = (servable.name, servable.version, signature.name)
         if key not in self._batchers:
             name = servable.name
 
@@ -280,9 +262,7 @@ class Server:
     def _track_queue(self, name):
         gate = self._gates[name]
         batched = sum(
-            batcher.queued_rows
-            for (key, batcher) in self._batchers.items()
-            if any(id(s) == key[0] for s in self.manager.models[name].loaded.values())
+            batcher.queued_rows for key, batcher in self._batchers.items() if key[0] == name
         )
         self.metrics.queue_depth.labels(name).set(gate.queued + batched)
 

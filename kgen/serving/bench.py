@@ -16,13 +16,14 @@ import time
 
 import httpx
 import numpy as np
+from prometheus_client.parser import text_string_to_metric_families
 
 from kgen.export.saved_model import saved_model_metadata
 from kgen.serving import json_tensor
-from kgen.serving.app import ServeOptions
 from kgen.serving.manager import settle_heap
 from kgen.serving.model_config import specs_from_paths
-from kgen.serving.scheduling import BatchingOptions
+from kgen.serving.options import BENCH_BATCHING
+from kgen.serving.options import ServeOptions
 from kgen.serving.servables import ServableVersion
 
 START_TIMEOUT_S = 300
@@ -30,8 +31,6 @@ LEVEL_TIMEOUT_S = 60
 # The server's overhead target: latency - in-process call - JSON work at concurrency 1.
 OVERHEAD_FRACTION, OVERHEAD_FLOOR_MS = 0.15, 2.0
 BATCHING_SPEEDUP_TARGET = 1.5
-# Batching for the benchmark: room for the 64-row case in one call, 2 ms to fill a batch.
-BENCH_BATCHING = BatchingOptions(max_batch_size=128, batch_timeout_micros=2000)
 
 
 def bench_serve(
@@ -327,8 +326,12 @@ class _ChildServer:
 
 
 def _metric(text, name, model):
-    found = re.search(rf'^{name}\{{model="{re.escape(model)}"\}} (\S+)$', text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+    """The value of sample `name` for `model` in Prometheus text, or 0."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and sample.labels.get("model") == model:
+                return sample.value
+    return 0.0
 
 
 def _child_main(paths, options, messages):

@@ -34,9 +34,6 @@ class ServedModel:
         self.states = {}
         self.failed = set()  # versions whose load failed: not retried until they change
 
-    def available_versions(self):
-        return sorted(self.loaded)
-
 
 class ModelManager:
     """Loads, swaps and unloads the versions of the served models.

@@ -8,6 +8,7 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from kgen.errors import ConfigError
+from kgen.export.saved_model import version_folders
 
 SAVED_MODEL_FILES = ("saved_model.pb", "saved_model.pbtxt")
 
@@ -48,16 +49,9 @@ class ModelSpec:
         if self.single_version is not None:
             found = is_saved_model(self.base_path)
             return {self.single_version: self.base_path} if found else {}
-        try:
-            names = os.listdir(self.base_path)
-        except OSError:
-            return {}
-        found = {}
-        for name in names:
-            folder = os.path.join(self.base_path, name)
-            if name.isdigit() and name.isascii() and is_saved_model(folder):
-                found[int(name)] = folder
-        return dict(sorted(found.items()))
+        # A version folder appears before its files when copied in rather than renamed.
+        folders = version_folders(self.base_path)
+        return {version: folder for version, folder in folders.items() if is_saved_model(folder)}
 
 
 def is_saved_model(folder):

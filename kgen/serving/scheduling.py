@@ -64,17 +64,6 @@ class ModelGate:
         self.running -= 1
 
 
-@dataclasses.dataclass(frozen=True)
-class BatchingOptions:
-    """TF Serving's batching parameters: rows per merged call, how long the first request
-    waits for others (microseconds), how many full batches may wait, calls at once."""
-
-    max_batch_size: int = 32
-    batch_timeout_micros: int = 1000
-    max_enqueued_batches: int = 16
-    num_batch_threads: int = 1
-
-
 @dataclasses.dataclass
 class _Task:
     inputs: dict

@@ -7,8 +7,8 @@ import socket
 
 import uvicorn
 
-from kgen.serving.app import ServeOptions
 from kgen.serving.app import Server
+from kgen.serving.options import ServeOptions
 
 
 def serve(specs, options=None, host="127.0.0.1", port=8501, announce=print):

@@ -3,7 +3,7 @@ answers with (TF Serving's `ToHTTPStatusCode`)."""
 
 import re
 
-import tensorflow as tf
+from tensorflow.core.protobuf import error_codes_pb2
 
 # TensorFlow's canonical error codes -> HTTP status, as TF Serving maps them.
 HTTP_STATUS = {
@@ -23,25 +23,6 @@ HTTP_STATUS = {
     "UNAVAILABLE": 503,
     "DATA_LOSS": 500,
     "UNAUTHENTICATED": 401,
-}
-
-_CODE_NAMES = {
-    tf.errors.CANCELLED: "CANCELLED",
-    tf.errors.UNKNOWN: "UNKNOWN",
-    tf.errors.INVALID_ARGUMENT: "INVALID_ARGUMENT",
-    tf.errors.DEADLINE_EXCEEDED: "DEADLINE_EXCEEDED",
-    tf.errors.NOT_FOUND: "NOT_FOUND",
-    tf.errors.ALREADY_EXISTS: "ALREADY_EXISTS",
-    tf.errors.PERMISSION_DENIED: "PERMISSION_DENIED",
-    tf.errors.RESOURCE_EXHAUSTED: "RESOURCE_EXHAUSTED",
-    tf.errors.FAILED_PRECONDITION: "FAILED_PRECONDITION",
-    tf.errors.ABORTED: "ABORTED",
-    tf.errors.OUT_OF_RANGE: "OUT_OF_RANGE",
-    tf.errors.UNIMPLEMENTED: "UNIMPLEMENTED",
-    tf.errors.INTERNAL: "INTERNAL",
-    tf.errors.UNAVAILABLE: "UNAVAILABLE",
-    tf.errors.DATA_LOSS: "DATA_LOSS",
-    tf.errors.UNAUTHENTICATED: "UNAUTHENTICATED",
 }
 
 
@@ -86,7 +67,8 @@ def deadline_exceeded(message):
 def from_tensorflow(error):
     """A ServingError from a TensorFlow OpError (e.g. an in-graph guard's InvalidArgument),
     keeping its code; its message without the graph's stack trace, as servers show it."""
-    code = _CODE_NAMES.get(getattr(error, "error_code", None), "UNKNOWN")
+    code = getattr(error, "error_code", None)
+    code = error_codes_pb2.Code.Name(code) if code in error_codes_pb2.Code.values() else "UNKNOWN"
     message = getattr(error, "message", None) or str(error)
     return ServingError(code, _without_graph_context(message))
 
