@@ -8,6 +8,7 @@ from cli.options import dataclass_options
 from cli.options import split_kwargs
 from kgen.models import families
 from kgen.serving.options import BENCH_BATCHING
+from kgen.serving.options import ServeOptions
 from kgen.training import TrainConfig
 
 # Training settings that mean nothing to a benchmark (it writes no run and no export, and
@@ -120,8 +121,23 @@ for _family in families().values():
     type=click.IntRange(min=0),
     help="Batching runs: how long a batch waits to fill.",
 )
+@click.option(
+    "--max-concurrent-requests",
+    default=ServeOptions.max_concurrent_requests,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="The server's gate: model calls running at once (kgen serve's default).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def serve_command(path, requests, concurrency, max_batch_size, batch_timeout_micros, as_json):
+def serve_command(
+    path,
+    requests,
+    concurrency,
+    max_batch_size,
+    batch_timeout_micros,
+    max_concurrent_requests,
+    as_json,
+):
     """Benchmark `kgen serve` on the SavedModel at PATH: latency and requests/s at each
     concurrency, with and without batching, beside the in-process call and the JSON work."""
     from kgen.errors import ConfigError
@@ -137,7 +153,9 @@ def serve_command(path, requests, concurrency, max_batch_size, batch_timeout_mic
     batching = BatchingOptions(
         max_batch_size=max_batch_size, batch_timeout_micros=batch_timeout_micros
     )
-    result = bench_serve(path, levels, requests, batching)
+    result = bench_serve(
+        path, levels, requests, batching, max_concurrent_requests=max_concurrent_requests
+    )
     if as_json:
         click.echo(json.dumps(result))
         return

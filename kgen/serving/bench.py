@@ -39,6 +39,7 @@ def bench_serve(
     requests_per_level=48,
     batching=BENCH_BATCHING,
     in_process_calls=10,
+    max_concurrent_requests=ServeOptions.max_concurrent_requests,
 ):
     """Benchmark serving the model at `path` (a base or version folder); a JSON-able dict."""
     spec = specs_from_paths([path])[0]
@@ -54,9 +55,12 @@ def bench_serve(
     for case in cases:
         report["cases"][case.name] = case.measure_in_process(in_process_calls)
     for mode, options in (("unbatched", None), ("batched", batching)):
-        # The server's default gate, with room in the queue for every client.
+        # The server's gate (its default unless told), with room in the queue for every client.
         server_options = ServeOptions(
-            poll_seconds=0, batching=options, max_queued_requests=max(concurrencies) * 4
+            poll_seconds=0,
+            batching=options,
+            max_concurrent_requests=max_concurrent_requests,
+            max_queued_requests=max(concurrencies) * 4,
         )
         with _ChildServer([path], server_options) as server:
             report["servers"][mode] = {"rss_mb_before": server.rss_mb()}
