@@ -51,7 +51,7 @@ def _bench_command(family):
         default=3,
         show_default=True,
         type=click.IntRange(min=1),
-        help="Untimed train steps first (tracing, compilation).",
+        help="Untimed train steps before each timed run (tracing, filling input buffers).",
     )
     @click.option(
         "--sample-size",
@@ -61,11 +61,24 @@ def _bench_command(family):
         help="Images per timed sampling call.",
     )
     @click.option(
+        "--reference",
+        is_flag=True,
+        help="Also time a minimal Keras train step on the same networks and report kgen's "
+        "speed as a ratio of it (overhead_ratio).",
+    )
+    @click.option(
+        "--repeats",
+        type=click.IntRange(min=1),
+        show_default="5 with --reference, else 1",
+        help="Timed runs of the train step, alternating with the reference's; the median "
+        "is reported.",
+    )
+    @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
     )
     @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES, shown_defaults=_BENCH_SHOWN_DEFAULTS)
     @dataclass_options(family.config_class)
-    def command(steps, warmup, sample_size, as_json, **kwargs):
+    def command(steps, warmup, sample_size, reference, repeats, as_json, **kwargs):
         from kgen.training.bench import benchmark
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
@@ -76,16 +89,26 @@ def _bench_command(family):
             steps=steps,
             warmup=warmup,
             sample_size=sample_size,
+            reference=reference,
+            repeats=repeats,
         )
         if as_json:
             click.echo(json.dumps(result, sort_keys=False))
         else:
             width = max(len(key) for key in result)
             for key, value in result.items():
-                shown = f"{value:,.1f}" if isinstance(value, float) else value
+                shown = _shown(value)
                 click.echo(f"{key:<{width}}  {shown}")
 
     return command
+
+
+def _shown(value):
+    if isinstance(value, float):
+        return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
+    if isinstance(value, list):
+        return ", ".join(str(_shown(item)) for item in value)
+    return value
 
 
 for _family in families().values():

@@ -102,3 +102,26 @@ def test_bench_reports_the_shared_keys(tfds_data_dir, mnist_small):
         assert result[key] > 0
     assert result["model"] == "vae" and result["batch_size"] == 32 and result["device"]
     assert config.eval_split == "auto"  # the caller's settings are left as they were
+    assert result["repeats"] == 1 and "overhead_ratio" not in result
+
+
+def test_bench_times_the_reference_step_in_alternation(tfds_data_dir, mnist_small):
+    from kgen.training.bench import benchmark
+
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=128, batch_size=32)
+    result = benchmark("vae", small_vae_config(), config, steps=2, warmup=1, reference=True)
+    assert result["repeats"] == 5 and len(result["overhead_ratios"]) == 5
+    assert result["reference_train_images_per_s"] > 0
+    low, high = result["overhead_ratio_spread"]
+    assert 0 < low <= result["overhead_ratio"] <= high
+
+
+def test_bench_reference_needs_a_family_that_defines_one(tfds_data_dir, mnist_small, monkeypatch):
+    from kgen.models import VAE
+    from kgen.models import KgenModel
+    from kgen.training.bench import benchmark
+
+    monkeypatch.setattr(VAE, "reference_model", KgenModel.reference_model)
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=64, batch_size=32)
+    with pytest.raises(ConfigError, match="VAE has no reference step"):
+        benchmark("vae", small_vae_config(), config, steps=1, warmup=1, reference=True)

@@ -8,6 +8,7 @@ from keras import ops
 from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
+from kgen.networks.common import mixes_batch_examples
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -85,6 +86,8 @@ class AdversarialModel(GenerativeModel):
         # === Layers ===
         self.generator = generator
         self.discriminator = discriminator
+        # Batch norm in D would normalize real and fake images together if scored at once.
+        self.score_separately = mixes_batch_examples(discriminator)
         self.ema_generator = keras.models.clone_model(generator)
         self.ema_generator.set_weights(generator.get_weights())
         # Updated by `update_ema`, never by an optimizer: out of `trainable_variables` and
@@ -180,6 +183,19 @@ class AdversarialModel(GenerativeModel):
         """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
         scores = self.discriminator(self.with_label(network_images, labels), training=training)
         return ops.cast(ops.reshape(scores, (-1,)), "float32")
+
+    def real_and_fake_scores(self, real, fake, labels=None, training=False):
+        """D's scores of `real` and `fake` images (both [-1, 1], the same labels): one call
+        on both together, which is faster than two half as large, unless the discriminator
+        has batch norm (`score_separately`), whose statistics must not mix the two."""
+        if self.score_separately:
+            return self.score(real, labels, training), self.score(fake, labels, training)
+        batch = ops.shape(real)[0]
+        both_labels = None if labels is None else ops.concatenate([labels, labels], axis=0)
+        scores = self.score(
+            ops.concatenate([real, ops.cast(fake, real.dtype)], 0), both_labels, training
+        )
+        return scores[:batch], scores[batch:]
 
     def fake(self, z, labels=None, training=False):
         """G's images in [-1, 1] (the trained generator, not the EMA)."""

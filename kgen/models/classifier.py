@@ -7,6 +7,7 @@ from keras import ops
 from kgen.models import tensorflow_steps
 from kgen.models.kgen_model import Endpoint
 from kgen.models.kgen_model import KgenModel
+from kgen.models.reference_steps import ReferenceClassifier
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -87,6 +88,9 @@ class DomainClassifier(KgenModel):
             "classify": Endpoint(classify, image_spec),
             "features": Endpoint(features, image_spec),
         }
+
+    def reference_model(self):
+        return ReferenceClassifier(self)
 
     def get_config(self):
         return self.config_with()

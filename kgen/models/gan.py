@@ -11,6 +11,7 @@ import keras
 from keras import ops
 
 from kgen.models.adversarial import AdversarialModel
+from kgen.models.reference_steps import ReferenceGAN
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 
@@ -82,8 +83,8 @@ class GAN(AdversarialModel):
 
     def discriminator_terms(self, real, labels, z, training=False):
         """Per-example discriminator loss, and D(x), D(G(z)) as probabilities; `real` in [-1, 1]."""
-        real_scores = self.score(real, labels, training)
-        fake_scores = self.score(self.fake(z, labels, training), labels, training)
+        fake = self.fake(z, labels, training)
+        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels, training)
         return {
             "d_loss": discriminator_loss(real_scores, fake_scores, self.label_smoothing),
             "d_real": ops.sigmoid(real_scores),
@@ -93,6 +94,9 @@ class GAN(AdversarialModel):
     def generator_terms(self, labels, z, training=False):
         fake_scores = self.score(self.fake(z, labels, training), labels, training)
         return {"g_loss": generator_loss(fake_scores, self.generator_loss)}
+
+    def reference_model(self):
+        return ReferenceGAN(self)
 
     def get_config(self):
         return self.adversarial_config(

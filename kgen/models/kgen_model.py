@@ -77,6 +77,12 @@ class KgenModel(keras.Model):
         `<name>_images_per_s` (e.g. PixelCNN's naive reference sampler)."""
         return {}
 
+    def reference_model(self):
+        """A minimal Keras model training this model's own networks with a textbook
+        `train_step` (see `kgen.models.reference_steps`): the yardstick `kgen bench
+        --reference` times this model's step against. Build it in the strategy's scope."""
+        raise NotImplementedError(f"{type(self).__name__} has no reference step.")
+
     # --- Serialization ---
 
     def config_with(self, **settings):

@@ -17,6 +17,7 @@ from kgen.distributions import get_likelihood
 from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
+from kgen.models.reference_steps import ReferencePixelCNN
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -239,6 +240,9 @@ class PixelCNN(GenerativeModel):
                 num, seed=0, labels=self.summary_labels(num)
             )
         }
+
+    def reference_model(self):
+        return ReferencePixelCNN(self)
 
     def get_config(self):
         return self.config_with(

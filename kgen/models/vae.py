@@ -16,6 +16,7 @@ from kgen.layers import Sampling
 from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
+from kgen.models.reference_steps import ReferenceVAE
 from kgen.random import sub_seed
 
 
@@ -207,6 +208,9 @@ class VAE(GenerativeModel):
             "decode": Endpoint(decode, {"z": ((None, self.latent_dim), "float32"), **label_spec}),
             "reconstruct": Endpoint(reconstruct, {"images": image_spec, **label_spec}),
         }
+
+    def reference_model(self):
+        return ReferenceVAE(self)
 
     def get_config(self):
         return self.config_with(

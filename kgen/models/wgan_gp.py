@@ -6,6 +6,7 @@ from keras import ops
 
 from kgen.models import tensorflow_steps
 from kgen.models.adversarial import AdversarialModel
+from kgen.models.reference_steps import ReferenceWGANGP
 from kgen.networks.common import computing_in_float32
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -90,9 +91,8 @@ class WGANGP(AdversarialModel):
         return keras.random.uniform((num,), seed=resolve_seed(None, self.alpha_seed_generator))
 
     def discriminator_terms(self, real, labels, z, training=False):
-        real_scores = self.score(real, labels, training)
         fake = self.fake(z, labels, training)
-        fake_scores = self.score(fake, labels, training)
+        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels, training)
         terms = {
             "d_real": real_scores,
             "d_fake": fake_scores,
@@ -128,6 +128,9 @@ class WGANGP(AdversarialModel):
             return
         for weight in self.discriminator.trainable_variables:
             weight.assign(ops.clip(weight, -self.clip_value, self.clip_value))
+
+    def reference_model(self):
+        return ReferenceWGANGP(self)
 
     def get_config(self):
         return self.adversarial_config(

@@ -62,3 +62,12 @@ def computing_in_float32(network):
     finally:
         for layer, policy in layers_and_policies:
             layer.dtype_policy = policy
+
+
+def mixes_batch_examples(network):
+    """Whether any layer of `network` computes across the examples of a batch (batch norm,
+    synchronized or not), so that one call on two batches concatenated would not give
+    what two calls give."""
+    return any(
+        isinstance(layer, keras.layers.BatchNormalization) for layer in network._flatten_layers()
+    )

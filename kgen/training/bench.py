@@ -8,12 +8,14 @@ end of the warm-up, so the figure is the steady-state speed training sees.
 import dataclasses
 import os
 import platform
+import statistics
 import time
 
 import keras
 import tensorflow as tf
 
 from kgen.data import training_stream
+from kgen.errors import ConfigError
 from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.models.image_sampler import ImageSampler
@@ -36,9 +38,22 @@ def _rate(images, seconds):
 
 
 def benchmark(
-    family_name, model_config, train_config, steps=20, warmup=3, sample_batches=2, sample_size=16
+    family_name,
+    model_config,
+    train_config,
+    steps=20,
+    warmup=3,
+    sample_batches=2,
+    sample_size=16,
+    reference=False,
+    repeats=None,
 ):
-    """Measure one family; returns the JSON-ready dict (shared keys first)."""
+    """Measure one family; returns the JSON-ready dict (shared keys first).
+
+    With `reference`, the family's step is timed against its reference step
+    (`kgen.models.reference_steps`) on the same networks, data and batch, in `repeats`
+    alternating repetitions (5 by default; 1 without a reference).
+    """
     family = get_family(family_name)
     strategy = make_strategy(train_config.strategy)
     train_data, _, info = load_data(dataclasses.replace(train_config, eval_split="none"), family)
@@ -46,6 +61,7 @@ def benchmark(
     seed = 0 if train_config.seed is None else train_config.seed
     keras.utils.set_random_seed(seed)
     model = build_model(family, model_config, info, seed, strategy, train_config)
+    repeats = repeats or (5 if reference else 1)
 
     # Input pipeline alone: batches through the same stream training reads.
     input_batches = max(steps * 5, 50)
@@ -56,16 +72,22 @@ def benchmark(
         next(iterator)
     input_rate = _rate(input_batches * batch, time.perf_counter() - start)
 
-    timer = _StepTimer(warmup)
-    model.fit(
-        training_stream(train_data, batch, seed),
-        steps_per_epoch=warmup + steps,
-        epochs=1,
-        verbose=0,
-        shuffle=False,
-        callbacks=[timer],
+    contenders = {"kgen": model}
+    if reference:
+        with strategy.scope():
+            try:
+                contenders["reference"] = model.reference_model()
+            except NotImplementedError as error:
+                raise ConfigError(
+                    f"--reference: {error} Benchmark it without --reference."
+                ) from None
+    # One `fit` call runs whole executions of `steps_per_execution` steps.
+    per_call = model.steps_per_execution
+    warmup, steps = _round_up(warmup, per_call), _round_up(steps, per_call)
+    rates = _alternating_train_rates(
+        contenders, lambda: training_stream(train_data, batch, seed), warmup, steps, repeats
     )
-    train_rate = _rate(steps * batch, timer.seconds)
+    rates = {name: [batch * rate for rate in runs] for name, runs in rates.items()}
 
     # A model that draws no images (the domain classifier) has no sampling speed.
     sampler = (
@@ -77,7 +99,7 @@ def benchmark(
         "model": family.name,
         "device": device_name(),
         "batch_size": batch,
-        "train_images_per_s": train_rate,
+        "train_images_per_s": statistics.median(rates["kgen"]),
         "sample_images_per_s": sampler and _sample_rate(sampler, sample_size, sample_batches),
         "input_images_per_s": input_rate,
         "dataset": info.name,
@@ -85,11 +107,22 @@ def benchmark(
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "jit_compile": model.jit_compile,  # as Keras kept it: it turns XLA off where unsupported
+        "steps_per_execution": per_call,
         "sample_jit_compile": sampler and sampler.jit_compile,
         "sample_size": sample_size,
         "mixed_precision": train_config.mixed_precision,
         "train_steps_timed": steps,
+        "repeats": repeats,
     }
+    if reference:
+        # Each repetition's ratio pairs the two runs timed back to back.
+        ratios = [ours / theirs for ours, theirs in zip(rates["kgen"], rates["reference"])]
+        result.update(
+            reference_train_images_per_s=statistics.median(rates["reference"]),
+            overhead_ratio=statistics.median(ratios),
+            overhead_ratio_spread=[min(ratios), max(ratios)],
+            overhead_ratios=ratios,
+        )
     for name, draw in model.benchmark_samplers().items():
         start = time.perf_counter()
         draw(sample_size)
@@ -97,8 +130,41 @@ def benchmark(
     return result
 
 
+def _round_up(steps, multiple):
+    return -(-steps // multiple) * multiple
+
+
+def _alternating_train_rates(models, stream, warmup, steps, repeats):
+    """{name: [train steps/second of each repetition]} for each of `models`, timed in turn
+    within each repetition, the order reversed every other one (ABBA...) so that a machine
+    slowing down or speeding up during the run favours none of them.
+
+    Each timing is one `fit` over a fresh `stream()`: `warmup` untimed steps (tracing on the
+    first call; filling the input pipeline's buffers on every call), then `steps` timed.
+    """
+    names = list(models)
+    rates = {name: [] for name in names}
+    for repeat in range(repeats):
+        for name in names if repeat % 2 == 0 else reversed(names):
+            timer = _StepTimer(warmup)
+            models[name].fit(
+                stream(),
+                steps_per_epoch=warmup + steps,
+                epochs=1,
+                verbose=0,
+                shuffle=False,
+                callbacks=[timer],
+            )
+            rates[name].append(_rate(steps, timer.seconds))
+    return rates
+
+
 class _StepTimer(keras.callbacks.Callback):
-    """Seconds from the end of the first `warmup` steps to the end of training."""
+    """Seconds from the end of the first `warmup` steps to the end of training.
+
+    Callbacks see executions, not steps: `end_step` is the index of an execution's last
+    step, and `warmup` a whole number of executions.
+    """
 
     def __init__(self, warmup):
         super().__init__()
@@ -106,8 +172,8 @@ class _StepTimer(keras.callbacks.Callback):
         self._start = None
         self.seconds = None
 
-    def on_train_batch_end(self, batch, logs=None):
-        if batch + 1 == self.warmup:
+    def on_train_batch_end(self, end_step, logs=None):
+        if end_step + 1 == self.warmup:
             self._start = time.perf_counter()
 
     def on_train_end(self, logs=None):
