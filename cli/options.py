@@ -5,25 +5,70 @@ import typing
 
 import click
 
+from kgen.models.config_fields import Range
+from kgen.models.config_fields import keywords
+from kgen.models.config_fields import numeric_type
 from kgen.models.config_fields import without_none
+
+
+class _KeywordOr:
+    """Mixed into a click.IntRange/FloatRange: the option also takes one of `keywords`
+    (such as "auto"); `--help` shows them in the metavar and the range as usual."""
+
+    def __init__(self, keywords, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.keywords = keywords
+
+    def get_metavar(self, param, ctx):
+        return f"[{'|'.join(self.keywords)}|{self.name.upper()}]"
+
+    def convert(self, value, param, ctx):
+        if value in self.keywords:
+            return value
+        try:
+            return super().convert(value, param, ctx)
+        except click.BadParameter:
+            words = " nor ".join(self.keywords)
+            self.fail(
+                f"{value!r} is neither {words} nor {self.noun} in the range "
+                f"{self._describe_range()}.",
+                param,
+                ctx,
+            )
+
+
+class _KeywordOrIntRange(_KeywordOr, click.IntRange):
+    noun = "a whole number"
+
+
+class _KeywordOrFloatRange(_KeywordOr, click.FloatRange):
+    noun = "a number"
 
 
 def _click_type(field):
     """(click type, is_flag) for a dataclass field: its annotation, and for a number its
     `range` metadata as a click.IntRange/FloatRange, so Click rejects a value out of range
-    (naming the option and the range) before anything runs."""
+    (naming the option and the range) before anything runs. A number that may also be a
+    keyword (`Literal["auto"] | int`) takes either."""
     annotation = without_none(field.type)
+    bounds = field.metadata.get("range")
+    number, words = numeric_type(field.type), keywords(field.type)
+    if number and words:
+        range_type = _KeywordOrIntRange if number is int else _KeywordOrFloatRange
+        return range_type(words, **_limits(bounds or Range())), False
     if typing.get_origin(annotation) is typing.Literal:
         return click.Choice(typing.get_args(annotation)), False
     if annotation is bool:
         return bool, True
-    bounds = field.metadata.get("range")
     if bounds is not None and annotation in (int, float):
         range_type = click.IntRange if annotation is int else click.FloatRange
-        return range_type(
-            bounds.min, bounds.max, min_open=bounds.min_open, max_open=bounds.max_open
-        ), False
+        return range_type(**_limits(bounds)), False
     return annotation, False
+
+
+def _limits(bounds):
+    """A Range as the arguments of click.IntRange/FloatRange."""
+    return dict(min=bounds.min, max=bounds.max, min_open=bounds.min_open, max_open=bounds.max_open)
 
 
 def dataclass_options(config_class, exclude=(), shown_defaults=None):

@@ -350,6 +350,18 @@ def test_skip_batches_shifts_the_stream_exactly(skip):
     )
 
 
+def test_training_stream_is_infinite_with_a_static_batch_shape():
+    # Keras's fit draws several steps per execution through the distributed iterator's
+    # get_next_as_optional, whose batch dimension is None unless the stream is known to be
+    # infinite: the train step would trace with another shape than with one step per call.
+    stream = training_stream(_indexed(), 4, seed=1, skip_batches=3)
+    assert stream.cardinality() == tf.data.INFINITE_CARDINALITY
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    iterator = iter(strategy.experimental_distribute_dataset(stream))
+    draw = tf.function(lambda: iterator.get_next_as_optional().get_value())
+    assert draw.get_concrete_function().structured_outputs["image"].shape == (4, 2, 2, 1)
+
+
 def test_pipelines_shard_by_data_and_batch_mnist(mnist_small):
     dataset, _ = mnist_small
     stream = training_stream(dataset, 32, seed=0)

@@ -2,6 +2,7 @@
 loss or gradient stops training and keeps the last good checkpoint."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -65,15 +66,23 @@ def _latest_step(checkpoints):
     return int(first.rsplit("-", 1)[1].rstrip('"'))
 
 
-def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data_dir, mnist_small):
+# With four steps per execution, Keras calls the callbacks every 4th step: the checkpoints
+# (every 4 steps) still fall on execution ends, and the resumed epoch's rest is a multiple of 4.
+@pytest.mark.parametrize(
+    "extra", [(), ("--steps-per-execution", "4", "--log-every", "8")], ids=["one", "four"]
+)
+def test_killed_run_resumes_and_matches_an_uninterrupted_run(
+    tmp_path, tfds_data_dir, mnist_small, extra
+):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=repo)
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     interrupted.mkdir()
     straight.mkdir()
+    command = [sys.executable, *FIT, "--data-dir", str(tfds_data_dir), *extra]
 
     process = subprocess.Popen(
-        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        command,
         cwd=interrupted,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -98,7 +107,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data
     assert 8 <= killed_at < 64, f"the run was not killed mid-way (step {killed_at} of 64)"
 
     resumed = subprocess.run(
-        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        command,
         cwd=interrupted,
         env=env,
         capture_output=True,
@@ -111,7 +120,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(tmp_path, tfds_data
     assert _latest_step(checkpoints) == 64
 
     clean = subprocess.run(
-        [sys.executable, *FIT, "--data-dir", str(tfds_data_dir)],
+        command,
         cwd=straight,
         env=env,
         capture_output=True,
@@ -136,15 +145,27 @@ def _nan_gradient(model, kernel):
 
 
 @pytest.mark.parametrize(
-    "poison, from_update, stop_step, last_good",
+    "poison, from_update, steps_per_execution, where, last_good",
     [
-        (_nan_loss, 6, 7, 6),
+        (_nan_loss, 6, 1, "at step 7", 6),
         # Step 6 is a checkpoint step: its update must be refused before anything saves it.
-        (_nan_gradient, 5, 6, 4),
+        (_nan_gradient, 5, 1, "at step 6", 4),
+        # Step 6 is in the middle of the execution of steps 5 to 8: the running means stay
+        # NaN to its end, where the callbacks see it, and step 8 (a checkpoint step and the
+        # epoch's end) is not saved.
+        (_nan_gradient, 5, 4, "in steps 5 to 8 (one execution of --steps-per-execution 4)", 4),
     ],
 )
 def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
-    tmp_path, tfds_data_dir, mnist_small, monkeypatch, poison, from_update, stop_step, last_good
+    tmp_path,
+    tfds_data_dir,
+    mnist_small,
+    monkeypatch,
+    poison,
+    from_update,
+    steps_per_execution,
+    where,
+    last_good,
 ):
     original = VAE.per_example_terms
 
@@ -161,20 +182,31 @@ def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good
         return {**terms, "loss": terms["loss"] + extra}
 
     monkeypatch.setattr(VAE, "per_example_terms", poisoned)
-    config = TrainConfig(
+    config = _diverging_config(tmp_path, tfds_data_dir, steps_per_execution)
+    with pytest.raises(TrainingDiverged, match=re.escape(f"NaN or infinite {where};")):
+        train("vae", small_vae_config(), config, verbose=0)
+    _assert_stopped_at_the_last_good_checkpoint(tmp_path, last_good)
+
+
+def _diverging_config(tmp_path, tfds_data_dir, steps_per_execution):
+    """Two epochs of 8 steps, checkpointed every 2 steps (every 4 with 4 per execution)."""
+    return TrainConfig(
         dataset="mnist",
         data_dir=str(tfds_data_dir),
         limit=256,
         batch_size=32,
         epochs=2,
         seed=0,
-        checkpoint_every=2,
+        checkpoint_every=max(2, steps_per_execution),
+        log_every=0,
+        steps_per_execution=steps_per_execution,
         eval_split="none",
         logdir=str(tmp_path / "run"),
         export=str(tmp_path / "export"),
     )
-    with pytest.raises(TrainingDiverged, match=f"NaN or infinite at step {stop_step};"):
-        train("vae", small_vae_config(), config, verbose=0)
+
+
+def _assert_stopped_at_the_last_good_checkpoint(tmp_path, last_good):
     assert _latest_step(tmp_path / "run" / "checkpoints") == last_good
     model, record = model_from_run(str(tmp_path / "run"))
     assert record["status"] == "diverged" and record["step"] == last_good
@@ -182,11 +214,33 @@ def test_a_nan_loss_or_gradient_stops_with_a_clear_error_and_keeps_the_last_good
     assert not (tmp_path / "export").exists()
 
 
+def test_a_nan_logged_in_the_middle_of_an_execution_stops_the_run_at_its_end(
+    tmp_path, tfds_data_dir, mnist_small, monkeypatch
+):
+    # Only step 6 logs a NaN (its reconstruction; the loss and every update stay finite), in
+    # the execution of steps 5 to 8. Its logs are step 8's, which are the epoch's running
+    # means: NaN since step 6.
+    original = VAE.per_example_terms
+
+    def poisoned(self, data, training=False):
+        terms = original(self, data, training)
+        if not training:
+            return terms
+        nan_at_step_6 = tf.where(self.optimizer.iterations == 5, float("nan"), 0.0)
+        return {**terms, "reconstruction": terms["reconstruction"] + nan_at_step_6}
+
+    monkeypatch.setattr(VAE, "per_example_terms", poisoned)
+    config = _diverging_config(tmp_path, tfds_data_dir, steps_per_execution=4)
+    with pytest.raises(TrainingDiverged, match=re.escape("NaN or infinite in steps 5 to 8 (")):
+        train("vae", small_vae_config(), config, verbose=0)
+    _assert_stopped_at_the_last_good_checkpoint(tmp_path, last_good=4)
+
+
 def test_a_nan_in_any_logged_value_stops_training_not_only_in_loss():
     # Adversarial models log d_loss and g_loss but no "loss".
     state = types.SimpleNamespace(step=tf.Variable(0, dtype=tf.int64))
     guard = CheckpointCallback(state)
-    guard.set_model(types.SimpleNamespace(stop_training=False))
+    guard.set_model(types.SimpleNamespace(stop_training=False, steps_per_execution=1))
     guard.on_train_batch_begin(0)
     guard.on_train_batch_end(0, {"d_loss": 0.7, "g_loss": 1.2})
     assert guard.diverged_at is None and not guard.model.stop_training
@@ -195,9 +249,10 @@ def test_a_nan_in_any_logged_value_stops_training_not_only_in_loss():
     assert guard.diverged_at == 2 and guard.model.stop_training
 
 
+@pytest.mark.parametrize("steps_per_execution", [1, 3])
 @pytest.mark.parametrize("checkpoint_first", [True, False])
 def test_callbacks_read_the_step_just_taken_wherever_the_checkpoint_callback_sits(
-    checkpoint_first,
+    checkpoint_first, steps_per_execution
 ):
     state = types.SimpleNamespace(step=tf.Variable(10, dtype=tf.int64))  # resumed at step 10
     seen = []
@@ -210,12 +265,13 @@ def test_callbacks_read_the_step_just_taken_wherever_the_checkpoint_callback_sit
     callbacks = [checkpoints, StepReader()]
     if not checkpoint_first:
         callbacks.reverse()
-    model = types.SimpleNamespace(stop_training=False)
+    model = types.SimpleNamespace(stop_training=False, steps_per_execution=steps_per_execution)
     for callback in callbacks:
         callback.set_model(model)
-    for batch in range(3):
+    # As Keras calls them: once per execution, with its first and last step of the epoch.
+    for begin in range(0, 3 * steps_per_execution, steps_per_execution):
         for callback in callbacks:
-            callback.on_train_batch_begin(batch)
+            callback.on_train_batch_begin(begin)
         for callback in callbacks:
-            callback.on_train_batch_end(batch, {"loss": 1.0})
-    assert seen == [11, 12, 13]
+            callback.on_train_batch_end(begin + steps_per_execution - 1, {"loss": 1.0})
+    assert seen == [10 + steps_per_execution * (i + 1) for i in range(3)]

@@ -62,6 +62,12 @@ def training_stream(
     stream = tf.data.Dataset.range(first_epoch, tf.int64.max).flat_map(epoch_batches)
     if offset:
         stream = stream.skip(offset)
+    # flat_map leaves the cardinality unknown; a distributed iterator's
+    # `get_next_as_optional` (which Keras's `fit` calls to run several steps per execution)
+    # then allows a short last batch and gives the batch dimension as None. Declared
+    # infinite, the stream keeps its static batch shape there too, so a train step traces
+    # the same graph, with the same float results, whatever --steps-per-execution is.
+    stream = stream.apply(tf.data.experimental.assert_cardinality(tf.data.INFINITE_CARDINALITY))
     return _shard_by_data(stream.prefetch(tf.data.AUTOTUNE))
 
 

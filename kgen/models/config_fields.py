@@ -78,17 +78,36 @@ def without_none(annotation):
     return annotation
 
 
+def _members(annotation):
+    """The types a union annotation joins (`int | None` -> int, NoneType); any other as one."""
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+        return typing.get_args(annotation)
+    return (annotation,)
+
+
 def numeric_type(annotation):
-    """int or float for a numeric setting's annotation (None unwrapped), else None."""
-    annotation = without_none(annotation)
-    return annotation if annotation in (int, float) else None
+    """int or float for a numeric setting's annotation, else None. A union is numeric when
+    one of its members is: `int | None`, or `Literal["auto"] | int` (see `keywords`)."""
+    return next((member for member in _members(annotation) if member in (int, float)), None)
+
+
+def keywords(annotation):
+    """The words a numeric setting takes besides a number: ("auto",) for
+    `Literal["auto"] | int`; () for a plain number."""
+    return tuple(
+        word
+        for member in _members(annotation)
+        if typing.get_origin(member) is typing.Literal
+        for word in typing.get_args(member)
+    )
 
 
 def check_settings(settings):
     """Raise ConfigError naming the option, the allowed range and the value of the first
     numeric field of the dataclass `settings` outside its `range` metadata.
 
-    None passes where the field's default is None (Optional settings such as `--limit`).
+    None passes where the field's default is None (Optional settings such as `--limit`), and
+    so does a keyword the field's annotation allows (`auto` of `Literal["auto"] | int`).
     """
     for field in dataclasses.fields(settings):
         bounds = field.metadata.get("range")
@@ -98,14 +117,20 @@ def check_settings(settings):
         value = getattr(settings, field.name)
         if value is None and field.default is None:
             continue
+        words = keywords(field.type)
+        if value in words:
+            continue
+        either = "".join(f"{word} or " for word in words)  # "auto or " before the number
         expected = numbers.Integral if kind is int else numbers.Real
         if isinstance(value, bool) or not isinstance(value, expected):
             noun = "a whole number" if kind is int else "a number"
             raise ConfigError(
-                f"{flag_name(field.name)} must be {noun} {_phrase(bounds)}; got {value!r}."
+                f"{flag_name(field.name)} must be {either}{noun} {_phrase(bounds)}; got {value!r}."
             )
         if math.isnan(value) or value not in bounds:
-            raise ConfigError(f"{flag_name(field.name)} must be {_phrase(bounds)}; got {value!r}.")
+            raise ConfigError(
+                f"{flag_name(field.name)} must be {either}{_phrase(bounds)}; got {value!r}."
+            )
 
 
 def _phrase(bounds):

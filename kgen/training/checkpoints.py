@@ -141,27 +141,40 @@ class CheckpointCallback(keras.callbacks.Callback):
     """Counts steps, saves every `every` steps and at each epoch's end, and stops training on
     a NaN or infinite logged value without saving, so the last good checkpoint is the newest.
 
-    The step advances as a batch begins, so every callback's `on_train_batch_end` reads the
-    number of the step just taken, wherever this callback sits in the list.
+    Keras calls the batch callbacks once per execution of `model.steps_per_execution` train
+    steps, from `batch` to `batch + steps_per_execution - 1` of the epoch, and a training
+    stream never runs out, so every execution runs all of them. The step advances by that
+    many as an execution begins, so every callback's `on_train_batch_end` reads the number
+    of the last step taken, wherever this callback sits in the list.
+
+    The step is counted here, not read from `optimizer.iterations`: under mixed float16,
+    Keras's LossScaleOptimizer does not advance `iterations` on the steps it skips, so it
+    would fall behind the place in the data stream, which a resumed run skips to by step.
 
     A step whose gradients were not finite was not applied and logs NaN (see
-    `kgen.models.tensorflow_steps.minimize`), so it stops the run here too.
+    `kgen.models.tensorflow_steps.minimize`), so it stops the run here too. The logs of an
+    execution are its last step's, but the metrics are running means over the epoch, which
+    stay NaN once a step of it was, so a NaN anywhere in the execution shows at its end.
     """
 
     def __init__(self, state, every=0):
         super().__init__()
         self.state = state
         self.every = every
-        self.diverged_at = None
+        self.diverged_at = None  # the last step of the execution that went non-finite
+        self.diverged_from = None  # and its first
         self._saved_step = None
+        self._first_step = None
 
     def on_train_batch_begin(self, batch, logs=None):
-        self.state.step.assign_add(1)
+        self._first_step = int(self.state.step.numpy()) + 1
+        self.state.step.assign_add(self.model.steps_per_execution)
 
     def on_train_batch_end(self, batch, logs=None):
         # Every logged value, not just a "loss": adversarial models log d_loss and g_loss.
         if not all(math.isfinite(float(value)) for value in (logs or {}).values()):
             self.diverged_at = int(self.state.step.numpy())
+            self.diverged_from = self._first_step
             self.model.stop_training = True
             return
         if self.every and int(self.state.step.numpy()) % self.every == 0:
@@ -170,6 +183,20 @@ class CheckpointCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if self.diverged_at is None:
             self._save()
+
+    @property
+    def divergence(self):
+        """Where the run went non-finite, as a message says it: "at step 7", or "in steps 5
+        to 8" when one execution ran several (the exact step is not known); None if it did
+        not."""
+        if self.diverged_at is None:
+            return None
+        if self.diverged_from == self.diverged_at:
+            return f"at step {self.diverged_at}"
+        return (
+            f"in steps {self.diverged_from} to {self.diverged_at} (one execution of "
+            f"--steps-per-execution {self.diverged_at - self.diverged_from + 1})"
+        )
 
     def _save(self):
         step = int(self.state.step.numpy())

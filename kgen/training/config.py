@@ -54,6 +54,14 @@ class TrainConfig(CheckedSettings):
     jit_compile: Literal["auto", "on", "off"] = setting(
         "auto", "XLA compilation; auto = on for one GPU, off on CPU and under distribution."
     )
+    steps_per_execution: Literal["auto"] | int = setting(
+        "auto",
+        "Train steps N run per call of the compiled train function (one round trip from "
+        "Python for N steps). Checkpoints, step scalars and the NaN guard see every N-th step, "
+        "so N must divide --checkpoint-every, --log-every and the steps per epoch; auto: the "
+        "device type's default, lowered to such a divisor.",
+        at_least(1),
+    )
     logdir: str | None = setting(
         None,
         "Run directory (default: runs/<model>-<dataset>-<time>, or the unfinished run "

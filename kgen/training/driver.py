@@ -22,7 +22,9 @@ from kgen.errors import TrainingDiverged
 from kgen.models import get_family
 from kgen.models.image_sampler import resolve_jit_compile
 from kgen.training.build import build_model
+from kgen.training.build import check_steps_per_execution
 from kgen.training.build import load_data
+from kgen.training.build import resolve_steps_per_execution
 from kgen.training.build import with_default_dataset
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
@@ -112,12 +114,14 @@ def fit(
     strategy = make_strategy(train_config.strategy)
     chief = is_chief(strategy)
     train_data, eval_data, info = data or load_data(train_config, family)
+    check_steps_per_execution(train_config, info.num_examples)  # before a run folder exists
     run = _open_run(family, model_config, train_config, info, runs_root, chief)
     _seed_everything(run.seed, deterministic=train_config.seed is not None)
     model = build_model(family, model_config, info, run.seed, strategy, train_config)
     setup = RunSetup(model, strategy, chief, train_data, eval_data, info, run.seed, train_config)
     extras = extra_callbacks(setup) if extra_callbacks else []
     state, start_step = _restore(setup, run)
+    _set_steps_per_execution(setup, run, start_step)
     if announce and chief:
         announce(
             f"Resuming {run.path} from step {start_step}."
@@ -214,6 +218,19 @@ def _agree_on_start_step(strategy, state):
         )
 
 
+def _set_steps_per_execution(setup, run, start_step):
+    """Check --steps-per-execution against where the run resumes (all workers agree on that
+    by now), then give the model the resolved number and write it into the run's record,
+    and so into its TensorBoard hparams, in place of "auto"."""
+    config, num_examples = setup.train_config, setup.info.num_examples
+    check_steps_per_execution(config, num_examples, start_step)
+    steps = resolve_steps_per_execution(config, num_examples, setup.strategy, start_step)
+    setup.model.steps_per_execution = steps
+    run.record["train_config"]["steps_per_execution"] = steps
+    if setup.chief:
+        run.save()
+
+
 def _tensorboard_logger(setup, run, state):
     data = setup.eval_data if setup.eval_data is not None else setup.train_data
     batch = next(iter(data.batch(SUMMARY_IMAGES).take(1)))
@@ -245,7 +262,7 @@ def _callbacks(checkpoints, extras, logger):
     in-training FID) add their figures to an epoch's logs in `on_epoch_end`, and Keras
     calls the callbacks in list order, so they come before the TensorBoard logger, which
     writes those logs. The checkpoint callback may sit anywhere: it advances the step as
-    a batch begins, before any callback reads it."""
+    an execution of steps begins, before any callback reads it."""
     return [checkpoints, *extras, *([logger] if logger else [])]
 
 
@@ -255,7 +272,7 @@ def _finish(run, checkpoints, chief):
         if chief:
             run.mark("diverged")
         raise TrainingDiverged(
-            f"A loss or its gradients became NaN or infinite at step {checkpoints.diverged_at}; "
+            f"A loss or its gradients became NaN or infinite {checkpoints.divergence}; "
             f"training stopped. The last good checkpoint is in {run.checkpoint_dir}: the same "
             "command resumes from it; a lower --learning-rate (or no --mixed-precision) starts a "
             "new run."

@@ -28,6 +28,7 @@ _NOT_IDENTITY = (
     "log_every",
     "strategy",
     "jit_compile",
+    "steps_per_execution",
     "fid_every",
     "fid_samples",
     "fid_classifier",

@@ -118,3 +118,21 @@ def default_jit_compile(strategy):
     """
     on_gpu = bool(tf.config.list_physical_devices("GPU"))
     return on_gpu and isinstance(strategy, tf.distribute.OneDeviceStrategy)
+
+
+# The train steps one call of the compiled train function runs under `--steps-per-execution
+# auto`, by the type of device the replicas run on (1 for a type not listed). Keras runs the
+# N steps in one tf.while_loop, saving N - 1 round trips from Python to the device; that pays
+# where a step is short next to that round trip, as for small models on a GPU. Neither figure
+# is measured yet: GPU's is a first guess, CPU's stays 1 (as before the option existed) until
+# `kgen bench --steps-per-execution` says otherwise. `kgen.training.build.
+# resolve_steps_per_execution` lowers the target to a divisor of the steps per epoch and of
+# the checkpoint and logging intervals.
+DEFAULT_STEPS_PER_EXECUTION = {"CPU": 1, "GPU": 32}
+
+
+def default_steps_per_execution(strategy):
+    """The `--steps-per-execution auto` target for the devices `strategy` trains on (see
+    DEFAULT_STEPS_PER_EXECUTION)."""
+    device = tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type
+    return DEFAULT_STEPS_PER_EXECUTION.get(device, 1)

@@ -29,7 +29,10 @@ class TensorBoardLogger(keras.callbacks.Callback):
     Args:
         logdir: the run directory.
         state: the `TrainingState` whose step numbers the step scalars.
-        log_every: write step scalars every N steps (0: never).
+        log_every: write step scalars every N steps (0: never). Keras calls the batch
+            callbacks at the end of each execution of `steps_per_execution` steps, so N must
+            be a multiple of that; the logs there are the epoch's running means, the same
+            values as when every step is seen.
         summary_batch: (images, labels or None), the fixed batch image grids and plots are
             made from.
         hparams: flat dict of settings, shown in the HParams dashboard.
