@@ -108,8 +108,17 @@ def test_bench_reports_the_shared_keys(tfds_data_dir, mnist_small):
 def test_bench_times_the_reference_step_in_alternation(tfds_data_dir, mnist_small):
     from kgen.training.bench import benchmark
 
-    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=128, batch_size=32)
-    result = benchmark("vae", small_vae_config(), config, steps=2, warmup=1, reference=True)
+    # Two steps per execution: the timed and untimed steps round up to whole executions.
+    config = TrainConfig(
+        dataset="mnist",
+        data_dir=str(tfds_data_dir),
+        limit=128,
+        batch_size=32,
+        steps_per_execution=2,
+        log_every=0,
+    )
+    result = benchmark("vae", small_vae_config(), config, steps=3, warmup=1, reference=True)
+    assert result["steps_per_execution"] == 2 and result["train_steps_timed"] == 4
     assert result["repeats"] == 5 and len(result["overhead_ratios"]) == 5
     assert result["reference_train_images_per_s"] > 0
     low, high = result["overhead_ratio_spread"]

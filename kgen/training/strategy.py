@@ -110,14 +110,20 @@ def worker_values(strategy, value):
     return {f"{TASK_TYPES[kind]} {index}": int(got) for kind, index, got in gather().numpy()}
 
 
-def default_jit_compile(strategy):
-    """XLA on when one GPU trains the model, off otherwise.
+# Whether `--jit-compile auto` compiles the train step with XLA, by the type of device the
+# replicas run on (off for a type not listed), from `kgen bench FAMILY --jit-compile on|off`
+# (docs/performance.md): on the 2-core CPU XLA made every family's step slower. On one GPU
+# XLA fuses the many small ops of these models' steps; that entry is not measured by kgen
+# yet. Keras itself keeps XLA off under distribution strategies.
+JIT_COMPILE_BY_DEVICE = {"CPU": False, "GPU": True}
 
-    Measured: on the 2-core CPU XLA made the conv VAE's train step slower (see `kgen bench
-    --jit-compile`), and Keras turns `jit_compile="auto"` off under distribution strategies.
-    """
-    on_gpu = bool(tf.config.list_physical_devices("GPU"))
-    return on_gpu and isinstance(strategy, tf.distribute.OneDeviceStrategy)
+
+def default_jit_compile(strategy):
+    """The `--jit-compile auto` setting of the train step: JIT_COMPILE_BY_DEVICE for the
+    device type `strategy` trains on, and off for any strategy over several devices."""
+    if not isinstance(strategy, tf.distribute.OneDeviceStrategy):
+        return False
+    return JIT_COMPILE_BY_DEVICE.get(_device_type(strategy), False)
 
 
 # The train steps one call of the compiled train function runs under `--steps-per-execution
@@ -134,5 +140,9 @@ DEFAULT_STEPS_PER_EXECUTION = {"CPU": 1, "GPU": 32}
 def default_steps_per_execution(strategy):
     """The `--steps-per-execution auto` target for the devices `strategy` trains on (see
     DEFAULT_STEPS_PER_EXECUTION)."""
-    device = tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type
-    return DEFAULT_STEPS_PER_EXECUTION.get(device, 1)
+    return DEFAULT_STEPS_PER_EXECUTION.get(_device_type(strategy), 1)
+
+
+def _device_type(strategy):
+    """ "CPU" or "GPU" (or another TensorFlow device type): where `strategy`'s replicas run."""
+    return tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type
