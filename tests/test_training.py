@@ -117,7 +117,10 @@ def test_bench_times_the_reference_step_in_alternation(tfds_data_dir, mnist_smal
         steps_per_execution=2,
         log_every=0,
     )
-    result = benchmark("vae", small_vae_config(), config, steps=3, warmup=1, reference=True)
+    result = benchmark(
+        "vae", small_vae_config(), config, steps=3, warmup=1, sample_size=0, reference=True
+    )
+    assert result["sample_images_per_s"] is None  # told to draw no images
     assert result["steps_per_execution"] == 2 and result["train_steps_timed"] == 4
     assert result["repeats"] == 5 and len(result["overhead_ratios"]) == 5
     assert result["reference_train_images_per_s"] > 0

@@ -89,10 +89,11 @@ def benchmark(
     )
     rates = {name: [batch * rate for rate in runs] for name, runs in rates.items()}
 
-    # A model that draws no images (the domain classifier) has no sampling speed.
+    # A model that draws no images (the domain classifier) has no sampling speed, nor has
+    # a run told to draw none (sample_size 0).
     sampler = (
         ImageSampler(model, sample_size, train_config.jit_compile)
-        if isinstance(model, GenerativeModel)
+        if isinstance(model, GenerativeModel) and sample_size
         else None
     )
     result = {
@@ -123,7 +124,7 @@ def benchmark(
             overhead_ratio_spread=[min(ratios), max(ratios)],
             overhead_ratios=ratios,
         )
-    for name, draw in model.benchmark_samplers().items():
+    for name, draw in model.benchmark_samplers().items() if sample_size else ():
         start = time.perf_counter()
         draw(sample_size)
         result[f"{name}_images_per_s"] = _rate(sample_size, time.perf_counter() - start)
@@ -139,10 +140,14 @@ def _alternating_train_rates(models, stream, warmup, steps, repeats):
     within each repetition, the order reversed every other one (ABBA...) so that a machine
     slowing down or speeding up during the run favours none of them.
 
-    Each timing is one `fit` over a fresh `stream()`: `warmup` untimed steps (tracing on the
-    first call; filling the input pipeline's buffers on every call), then `steps` timed.
+    Each timing is one `fit` over a fresh `stream()`: `warmup` untimed steps (filling the
+    input pipeline's buffers), then `steps` timed. An untimed `fit` of each model comes
+    first, so that tracing, and the process's own first-run costs (allocator, thread
+    pools), fall on no timed run: without it the first model timed came out slowest.
     """
     names = list(models)
+    for model in models.values():
+        model.fit(stream(), steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
     rates = {name: [] for name in names}
     for repeat in range(repeats):
         for name in names if repeat % 2 == 0 else reversed(names):
