@@ -67,18 +67,24 @@ def _bench_command(family):
         "speed as a ratio of it (overhead_ratio).",
     )
     @click.option(
+        "--compare",
+        metavar="SETTING=V1,V2,...",
+        help="Time the train step under each value of --jit-compile or --steps-per-execution "
+        "in alternation, against the first (e.g. jit-compile=off,on).",
+    )
+    @click.option(
         "--repeats",
         type=click.IntRange(min=1),
-        show_default="5 with --reference, else 1",
-        help="Timed runs of the train step, alternating with the reference's; the median "
-        "is reported.",
+        show_default="5 with --reference or --compare, else 1",
+        help="Timed runs of the train step, alternating with the reference's (or the "
+        "compared settings'); the median is reported.",
     )
     @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
     )
     @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES, shown_defaults=_BENCH_SHOWN_DEFAULTS)
     @dataclass_options(family.config_class)
-    def command(steps, warmup, sample_size, reference, repeats, as_json, **kwargs):
+    def command(steps, warmup, sample_size, reference, compare, repeats, as_json, **kwargs):
         from kgen.training.bench import benchmark
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
@@ -91,6 +97,7 @@ def _bench_command(family):
             sample_size=sample_size,
             reference=reference,
             repeats=repeats,
+            compare=compare and _comparison(compare),
         )
         if as_json:
             click.echo(json.dumps(result, sort_keys=False))
@@ -103,11 +110,31 @@ def _bench_command(family):
     return command
 
 
+# Settings `--compare` takes: those that change how one step runs, not what it computes.
+_COMPARABLE = ("jit-compile", "steps-per-execution")
+
+
+def _comparison(text):
+    """("jit_compile", ("off", "on")) from "jit-compile=off,on"; numbers become ints."""
+    from kgen.errors import ConfigError
+
+    flag, _, listed = text.partition("=")
+    values = tuple(int(v) if v.strip().isdigit() else v.strip() for v in listed.split(","))
+    if flag not in _COMPARABLE or len(values) < 2 or not all(values):
+        raise ConfigError(
+            f"--compare {text!r}: give one of {', '.join(_COMPARABLE)} and two or more values, "
+            "e.g. --compare jit-compile=off,on or --compare steps-per-execution=1,4,16."
+        )
+    return flag.replace("-", "_"), values
+
+
 def _shown(value):
     if isinstance(value, float):
         return f"{value:,.3f}" if abs(value) < 10 else f"{value:,.1f}"
     if isinstance(value, list):
         return ", ".join(str(_shown(item)) for item in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{key}: {_shown(item)}" for key, item in value.items())
     return value
 
 

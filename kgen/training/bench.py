@@ -6,6 +6,7 @@ end of the warm-up, so the figure is the steady-state speed training sees.
 """
 
 import dataclasses
+import math
 import os
 import platform
 import statistics
@@ -47,21 +48,31 @@ def benchmark(
     sample_size=16,
     reference=False,
     repeats=None,
+    compare=None,
 ):
     """Measure one family; returns the JSON-ready dict (shared keys first).
 
     With `reference`, the family's step is timed against its reference step
     (`kgen.models.reference_steps`) on the same networks, data and batch, in `repeats`
     alternating repetitions (5 by default; 1 without a reference).
+
+    `compare`, (field, values), times one model per value of a TrainConfig field (such as
+    ("jit_compile", ("off", "on"))) the same way, against the first value; the other
+    figures are the first value's. The models are built alike but for that setting.
     """
+    if reference and compare:
+        raise ConfigError("Pass --reference or --compare, not both: each is its own comparison.")
     family = get_family(family_name)
     strategy = make_strategy(train_config.strategy)
     train_data, _, info = load_data(dataclasses.replace(train_config, eval_split="none"), family)
     batch = train_config.batch_size
     seed = 0 if train_config.seed is None else train_config.seed
     keras.utils.set_random_seed(seed)
+    field, values = compare or (None, ())
+    if values:
+        train_config = dataclasses.replace(train_config, **{field: values[0]})
     model = build_model(family, model_config, info, seed, strategy, train_config)
-    repeats = repeats or (5 if reference else 1)
+    repeats = repeats or (5 if reference or compare else 1)
 
     # Input pipeline alone: batches through the same stream training reads.
     input_batches = max(steps * 5, 50)
@@ -73,6 +84,9 @@ def benchmark(
     input_rate = _rate(input_batches * batch, time.perf_counter() - start)
 
     contenders = {"kgen": model}
+    for value in values[1:]:
+        setting = dataclasses.replace(train_config, **{field: value})
+        contenders[value] = build_model(family, model_config, info, seed, strategy, setting)
     if reference:
         with strategy.scope():
             try:
@@ -81,9 +95,10 @@ def benchmark(
                 raise ConfigError(
                     f"--reference: {error} Benchmark it without --reference."
                 ) from None
-    # One `fit` call runs whole executions of `steps_per_execution` steps.
-    per_call = model.steps_per_execution
-    warmup, steps = _round_up(warmup, per_call), _round_up(steps, per_call)
+    # One `fit` call runs whole executions of `steps_per_execution` steps: every model
+    # times the same number of steps, a whole number of executions of each.
+    per_call = math.lcm(*(contender.steps_per_execution for contender in contenders.values()))
+    steps = _round_up(steps, per_call)
     rates = _alternating_train_rates(
         contenders, lambda: training_stream(train_data, batch, seed), warmup, steps, repeats
     )
@@ -108,7 +123,7 @@ def benchmark(
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
         "jit_compile": model.jit_compile,  # as Keras kept it: it turns XLA off where unsupported
-        "steps_per_execution": per_call,
+        "steps_per_execution": model.steps_per_execution,
         "sample_jit_compile": sampler and sampler.jit_compile,
         "sample_size": sample_size,
         "mixed_precision": train_config.mixed_precision,
@@ -117,18 +132,38 @@ def benchmark(
     }
     if reference:
         # Each repetition's ratio pairs the two runs timed back to back.
-        ratios = [ours / theirs for ours, theirs in zip(rates["kgen"], rates["reference"])]
+        ratios = _ratios(rates["kgen"], rates["reference"])
         result.update(
             reference_train_images_per_s=statistics.median(rates["reference"]),
             overhead_ratio=statistics.median(ratios),
             overhead_ratio_spread=[min(ratios), max(ratios)],
             overhead_ratios=ratios,
         )
+    if values:
+        rates[values[0]] = rates.pop("kgen")
+        result["compare"] = {
+            "setting": field,
+            "train_images_per_s": {value: statistics.median(rates[value]) for value in values},
+            # Each value's speed over the first's, the median of the repetitions' ratios.
+            "ratio": {
+                value: statistics.median(_ratios(rates[value], rates[values[0]]))
+                for value in values
+            },
+            "ratio_spread": {
+                value: [min(ratios), max(ratios)]
+                for value in values
+                for ratios in [_ratios(rates[value], rates[values[0]])]
+            },
+        }
     for name, draw in model.benchmark_samplers().items() if sample_size else ():
         start = time.perf_counter()
         draw(sample_size)
         result[f"{name}_images_per_s"] = _rate(sample_size, time.perf_counter() - start)
     return result
+
+
+def _ratios(ours, theirs):
+    return [a / b for a, b in zip(ours, theirs)]
 
 
 def _round_up(steps, multiple):
@@ -146,15 +181,17 @@ def _alternating_train_rates(models, stream, warmup, steps, repeats):
     pools), fall on no timed run: without it the first model timed came out slowest.
     """
     names = list(models)
-    for model in models.values():
-        model.fit(stream(), steps_per_epoch=warmup, epochs=1, verbose=0, shuffle=False)
+    # Whole executions of each model's steps_per_execution.
+    warmups = {name: _round_up(warmup, model.steps_per_execution) for name, model in models.items()}
+    for name, model in models.items():
+        model.fit(stream(), steps_per_epoch=warmups[name], epochs=1, verbose=0, shuffle=False)
     rates = {name: [] for name in names}
     for repeat in range(repeats):
         for name in names if repeat % 2 == 0 else reversed(names):
-            timer = _StepTimer(warmup)
+            timer = _StepTimer(warmups[name])
             models[name].fit(
                 stream(),
-                steps_per_epoch=warmup + steps,
+                steps_per_epoch=warmups[name] + steps,
                 epochs=1,
                 verbose=0,
                 shuffle=False,
