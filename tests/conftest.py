@@ -37,6 +37,21 @@ def _kgen_manual_dir(shared_data_dir):
         yield
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _train_without_xla():
+    """The suite trains with XLA off, unlike `--jit-compile auto` on a CPU (on): XLA spends
+    seconds compiling each model's step, which the suite's many short fits of small models
+    would spend compiling rather than testing. Subprocesses and the CLI read
+    KGEN_JIT_COMPILE; the Python API, the device table. tests/test_training.py tests the
+    default and an XLA fit explicitly."""
+    from kgen.training import strategy
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("KGEN_JIT_COMPILE", "off")
+        patch.setitem(strategy.JIT_COMPILE_BY_DEVICE, "CPU", False)
+        yield
+
+
 @pytest.fixture(scope="session")
 def tfds_data_dir(tmp_path_factory) -> Path:
     """TFDS data_dir shared by the session, so a dataset is prepared at most once per run."""

@@ -137,3 +137,54 @@ def test_bench_reference_needs_a_family_that_defines_one(tfds_data_dir, mnist_sm
     config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=64, batch_size=32)
     with pytest.raises(ConfigError, match="VAE has no reference step"):
         benchmark("vae", small_vae_config(), config, steps=1, warmup=1, reference=True)
+
+
+def test_bench_compares_settings_in_alternation(tfds_data_dir, mnist_small):
+    from kgen.training.bench import benchmark
+
+    config = TrainConfig(dataset="mnist", data_dir=str(tfds_data_dir), limit=128, batch_size=32)
+    result = benchmark(
+        "vae",
+        small_vae_config(),
+        config,
+        steps=3,
+        warmup=1,
+        sample_size=0,
+        repeats=2,
+        compare=("steps_per_execution", (1, 2)),
+    )
+    compared = result["compare"]
+    assert compared["setting"] == "steps_per_execution" and result["steps_per_execution"] == 1
+    assert result["train_steps_timed"] == 4  # a whole number of executions of every value
+    assert compared["ratio"][1] == 1.0 and compared["ratio"][2] > 0
+    assert set(compared["train_images_per_s"]) == {1, 2}
+    with pytest.raises(ConfigError, match="not both"):
+        benchmark("vae", small_vae_config(), config, reference=True, compare=compared["setting"])
+
+
+@pytest.mark.parametrize("compare", ["batch-size=1,2", "jit-compile=on", "steps-per-execution"])
+def test_bench_compare_takes_a_step_setting_and_two_values(compare):
+    from helpers import assert_clean_error
+    from helpers import invoke
+
+    assert_clean_error(invoke("bench", "vae", "--compare", compare), "--compare", "jit-compile")
+
+
+def test_auto_jit_compile_is_on_for_one_device_and_off_under_distribution(
+    monkeypatch, two_replica_strategy
+):
+    import tensorflow as tf
+
+    from kgen.training import strategy
+
+    # The table as shipped (the suite's own fixture turns the CPU entry off).
+    monkeypatch.setitem(strategy.JIT_COMPILE_BY_DEVICE, "CPU", True)
+    assert strategy.default_jit_compile(tf.distribute.OneDeviceStrategy("/cpu:0")) is True
+    assert strategy.default_jit_compile(two_replica_strategy) is False
+
+
+def test_a_run_trains_under_xla(tmp_path, tfds_data_dir, mnist_small):
+    config = _config(tmp_path, "xla", seed=3, data_dir=str(tfds_data_dir), jit_compile="on")
+    result = fit("vae", small_vae_config(), config, verbose=0)
+    assert result.model.jit_compile is True
+    assert np.isfinite(result.metrics["loss"]) and result.final_step == 4

@@ -52,7 +52,10 @@ class TrainConfig(CheckedSettings):
         False, "Mixed precision: float16 with loss scaling on GPU, bfloat16 elsewhere."
     )
     jit_compile: Literal["auto", "on", "off"] = setting(
-        "auto", "XLA compilation; auto = on for one GPU, off on CPU and under distribution."
+        "auto",
+        "XLA compilation of the train step; auto = on for one device (CPU or GPU), off under "
+        "distribution.",
+        envvar="KGEN_JIT_COMPILE",
     )
     steps_per_execution: Literal["auto"] | int = setting(
         "auto",
