@@ -91,8 +91,7 @@ def start_of(model, reference, start):
 
 @pytest.mark.parametrize("normalization", ["layer", "none"])
 def test_one_discriminator_call_scores_like_two_without_batch_norm(normalization):
-    model, _ = _build("wgan-gp", conditional=True)
-    model, _ = (model, None) if normalization == "layer" else _build("gan-no-norm-minimax", True)
+    model, _ = _build("wgan-gp" if normalization == "layer" else "gan-no-norm-minimax", True)
     assert not model.score_separately
     images, labels = binary_batch(8)
     real, fake = tf.constant(images * 2 - 1), model.fake(model.draw_latent(8), labels)

@@ -19,7 +19,6 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from kgen.networks.common import mixes_batch_examples
 from kgen.random import resolve_seed
 
 
@@ -162,7 +161,9 @@ class ReferenceAdversarial(ReferenceModel):
         self.generator, self.discriminator = adversarial.generator, adversarial.discriminator
         self.latent_dim, self.d_steps = adversarial.latent_dim, adversarial.d_steps
         self.latent_seed_generator = adversarial.latent_seed_generator
-        self.separate_calls = mixes_batch_examples(adversarial.discriminator)
+        # How the step calls D on real and fake images is the family's (one call on both
+        # unless D has batch norm), not part of what the reference measures against.
+        self.real_and_fake_scores = adversarial.real_and_fake_scores
         self.d_optimizer = clone_optimizer(adversarial.d_optimizer)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.compile_like(
@@ -174,13 +175,6 @@ class ReferenceAdversarial(ReferenceModel):
     def scores(self, images, labels):
         scores = self.discriminator(_with_label(images, labels), training=True)
         return ops.reshape(scores, (-1,))
-
-    def real_and_fake_scores(self, real, fake, labels):
-        if self.separate_calls:
-            return self.scores(real, labels), self.scores(fake, labels)
-        both_labels = None if labels is None else ops.concatenate([labels, labels], axis=0)
-        scores = self.scores(ops.concatenate([real, fake], axis=0), both_labels)
-        return scores[: ops.shape(real)[0]], scores[ops.shape(real)[0] :]
 
     def draw_z(self, batch):
         return keras.random.normal(
@@ -218,7 +212,7 @@ class ReferenceGAN(ReferenceAdversarial):
         super().__init__(gan, **kwargs)
 
     def discriminator_loss(self, real, fake, labels):
-        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels)
+        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels, training=True)
         real_target = 1.0 - self.label_smoothing
         return ops.mean(
             keras.losses.binary_crossentropy(
@@ -251,7 +245,7 @@ class ReferenceWGANGP(ReferenceAdversarial):
         super().__init__(wgan, **kwargs)
 
     def discriminator_loss(self, real, fake, labels):
-        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels)
+        real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels, training=True)
         loss = ops.mean(fake_scores) - ops.mean(real_scores)
         if self.lipschitz != "gradient-penalty":
             return loss

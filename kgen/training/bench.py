@@ -131,29 +131,21 @@ def benchmark(
         "repeats": repeats,
     }
     if reference:
-        # Each repetition's ratio pairs the two runs timed back to back.
-        ratios = _ratios(rates["kgen"], rates["reference"])
+        versus = _versus(rates["kgen"], rates["reference"])
         result.update(
             reference_train_images_per_s=statistics.median(rates["reference"]),
-            overhead_ratio=statistics.median(ratios),
-            overhead_ratio_spread=[min(ratios), max(ratios)],
-            overhead_ratios=ratios,
+            overhead_ratio=versus["ratio"],
+            overhead_ratio_spread=versus["spread"],
+            overhead_ratios=versus["ratios"],
         )
     if values:
         rates[values[0]] = rates.pop("kgen")
+        versus = {value: _versus(rates[value], rates[values[0]]) for value in values}
         result["compare"] = {
             "setting": field,
             "train_images_per_s": {value: statistics.median(rates[value]) for value in values},
-            # Each value's speed over the first's, the median of the repetitions' ratios.
-            "ratio": {
-                value: statistics.median(_ratios(rates[value], rates[values[0]]))
-                for value in values
-            },
-            "ratio_spread": {
-                value: [min(ratios), max(ratios)]
-                for value in values
-                for ratios in [_ratios(rates[value], rates[values[0]])]
-            },
+            "ratio": {value: versus[value]["ratio"] for value in values},
+            "ratio_spread": {value: versus[value]["spread"] for value in values},
         }
     for name, draw in model.benchmark_samplers().items() if sample_size else ():
         start = time.perf_counter()
@@ -162,8 +154,15 @@ def benchmark(
     return result
 
 
-def _ratios(ours, theirs):
-    return [a / b for a, b in zip(ours, theirs)]
+def _versus(ours, theirs):
+    """Speeds `ours` over `theirs`, repetition by repetition (each pair was timed back to
+    back): the median ratio, its lowest and highest, and every ratio."""
+    ratios = [a / b for a, b in zip(ours, theirs)]
+    return {
+        "ratio": statistics.median(ratios),
+        "spread": [min(ratios), max(ratios)],
+        "ratios": ratios,
+    }
 
 
 def _round_up(steps, multiple):
