@@ -262,6 +262,7 @@ def test_batching_merges_calls_and_keeps_outputs(tmp_path):
         assert merged and float(merged.group(1)) < len(rows), f"no two {name} requests merged"
 
 
+@pytest.mark.slow  # 30 s: a benchmark's report; the contract tests cover what it calls
 def test_bench_serve_reports_every_case_and_the_targets(tmp_path):
     base = str(tmp_path / "vae")
     export_saved_model(build_small_vae(seed=1), base)
