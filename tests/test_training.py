@@ -190,3 +190,14 @@ def test_a_run_trains_under_xla(tmp_path, tfds_data_dir, mnist_small):
     result = fit("vae", small_vae_config(), config, verbose=0)
     assert result.model.jit_compile is True
     assert np.isfinite(result.metrics["loss"]) and result.final_step == 4
+
+
+def test_op_determinism_follows_each_run_not_the_first_seeded_one():
+    from tensorflow.python.framework import config as framework_config
+
+    from kgen.training.driver import _seed_everything
+
+    _seed_everything(1, deterministic=True)
+    assert framework_config.is_op_determinism_enabled()
+    _seed_everything(1, deterministic=False)  # a later run without --seed in the process
+    assert not framework_config.is_op_determinism_enabled()

@@ -181,9 +181,19 @@ def _record(family, model_config, train_config, info):
 
 
 def _seed_everything(seed, deterministic):
+    """Seed every generator; op determinism on for a run given --seed, off for one without.
+
+    Op determinism is process-wide and TensorFlow never turns it off by itself, so a seeded
+    run would leave it on for every later run in the process; under it Keras also keeps XLA
+    off. TensorFlow exposes the switch-off only in its framework config module.
+    """
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+    else:
+        from tensorflow.python.framework import config as framework_config
+
+        framework_config.disable_op_determinism()
 
 
 def _restore(setup, run):
