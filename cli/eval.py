@@ -212,6 +212,12 @@ def _print_table(report):
     for name, value in report["metrics"].items():
         if name == "kid":
             click.echo(f"{name:<16} {value['mean']:10.5f}  ± {value['std']:.5f} (std over subsets)")
+        elif name == "label_accuracy":
+            ceiling = f"; on real images {value['real']:.4f}" if "real" in value else ""
+            click.echo(
+                f"{name:<16} {value['generated']:10.4f}  of samples classified as the label "
+                f"they were drawn for{ceiling}"
+            )
         elif isinstance(value, dict):
             click.echo(
                 f"{name:<16} {value['nats']:10.2f} nats  {value['bits_per_dim']:.4f} bits/dim"

@@ -29,6 +29,18 @@ def build_small_vae(info=MNIST_INFO, seed=1, **overrides):
     return get_family("vae").build(small_vae_config(**overrides), info, seed=seed)
 
 
+def build_small_adversarial(name, seed=1, **overrides):
+    """A GAN or WGAN-GP (latent 8, 8 filters) for 28x28x1 images; Keras's global seed is
+    reset first, so two builds with the same settings start from the same weights."""
+    import keras
+
+    keras.utils.set_random_seed(0)
+    family = get_family(name)
+    settings = dict(latent_dim=8, base_filters=8)
+    settings.update(overrides)
+    return family.build(family.config_class(**settings), MNIST_INFO, seed=seed)
+
+
 # Settings of a model small enough to export in seconds, by family; PixelCNN samples pixel
 # by pixel, so it draws small images (SMALL_PIXELCNN_INFO).
 SMALL_SETTINGS = {
@@ -101,6 +113,20 @@ def one_step_weights(strategy, build, images, labels=None, pin=None):
     dataset = tf.data.Dataset.from_tensor_slices(examples).batch(len(images))
     model.fit(dataset, epochs=1, verbose=0)
     return [w.numpy() for w in model.weights]
+
+
+def assert_one_step_same_on_two_replicas(
+    two_replica_strategy, build, images, labels=None, pin=None, rtol=1e-4, atol=1e-6
+):
+    """One training step (see `one_step_weights`) on one device and on two replicas gives
+    the same weights, and the step changed them (so that the comparison means something)."""
+    one_device = tf.distribute.OneDeviceStrategy("/cpu:0")
+    one = one_step_weights(one_device, build, images, labels, pin)
+    two = one_step_weights(two_replica_strategy, build, images, labels, pin)
+    initial = [w.numpy() for w in build().weights]
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(one, initial)), "the step changed nothing"
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=rtol, atol=atol)
 
 
 # Around the script of run_with_tensorflow_only, in a fresh interpreter.

@@ -92,7 +92,7 @@ def test_unknown_tfds_split_lists_available(mnist_small, tfds_data_dir):
         load_source("mnist", "validation", data_dir=tfds_data_dir)
 
 
-def test_binarized_mnist_values_are_exactly_0_and_1(tmp_path, monkeypatch):
+def test_binarized_mnist_values_are_exactly_0_and_1(tmp_path, monkeypatch, capfd):
     # Full preparation parses 110 MB of text (~20 s on 2 cores); 64 examples per split go
     # through the same load_source -> KGEN_MANUAL_DIR/binarized_mnist -> TFDS path in ~4 s.
     # Its own data_dir keeps the truncated dataset away from the session's tfds_data_dir.
@@ -102,6 +102,8 @@ def test_binarized_mnist_values_are_exactly_0_and_1(tmp_path, monkeypatch):
         functools.partial(tfds.download.DownloadConfig, max_examples_per_split=64),
     )
     dataset, info = load_source("binarized_mnist", "validation", data_dir=tmp_path)
+    # TFDS's notes while preparing go to stderr: stdout is a command's own (JSON, tables).
+    assert capfd.readouterr().out == ""
     assert info == DatasetInfo("binarized_mnist", (28, 28, 1), None, 64, "validation")
     assert "label" not in dataset.element_spec
     images = _stack(dataset)

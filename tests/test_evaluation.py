@@ -348,7 +348,10 @@ def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(
     result = invoke("eval", saved, *common, "--json", tmp_path / "gan.json")
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "gan.json").read_text())
-    assert set(report["metrics"]) == {"fid", "kid", "precision", "recall"}
+    assert set(report["metrics"]) == {"fid", "kid", "precision", "recall", "label_accuracy"}
+    accuracy = report["metrics"]["label_accuracy"]  # conditional: samples vs their labels
+    assert 0 <= accuracy["generated"] <= 1 and 0.5 < accuracy["real"] <= 1
+    assert "label_accuracy" in result.output
     assert report["protocol"]["num_generated"] == 100
     assert report["protocol"]["generator"] == "ema"
     assert not os.path.exists(saved / "eval")  # a SavedModel gets no TensorBoard logs
@@ -369,3 +372,61 @@ def test_eval_generator_choice_is_refused_for_a_model_with_one_generator(tmp_pat
     saved = export_saved_model(build_small_vae(), str(tmp_path / "vae"))
     result = invoke("eval", saved, "--dataset", "mnist", "--generator", "raw", "--metrics", "nll")
     assert_clean_error(result, "--generator raw", "one set of weights")
+
+
+def test_label_accuracy_compares_samples_with_the_labels_they_were_drawn_for(
+    classifier, tfds_data_dir, monkeypatch
+):
+    from helpers import MNIST_INFO
+
+    from kgen.evaluation import evaluate
+    from kgen.evaluation import harness
+    from kgen.models import get_family
+
+    test, info = load_source("mnist", "test", data_dir=tfds_data_dir, limit=200)
+    images, labels = images_and_labels(test)
+    family = get_family("gan")
+    model = family.build(
+        family.config_class(latent_dim=8, base_filters=8, conditional=True), MNIST_INFO
+    )
+    extractor = ClassifierFeatures(classifier)
+
+    def evaluate_with_samples(drawn_for):
+        # "Samples" that are the real test images, drawn for the labels `drawn_for`.
+        monkeypatch.setattr(
+            harness.ImageSampler, "images_and_labels", lambda self, num, seed: (images, drawn_for)
+        )
+        return evaluate(model, test, info, metrics=["fid"], extractor=extractor)["metrics"]
+
+    # Perfect samples of the requested labels score what the classifier scores on real images.
+    accuracy = evaluate_with_samples(labels)["label_accuracy"]
+    assert accuracy["generated"] == accuracy["real"] == extractor.accuracy(images, labels)
+    assert accuracy["real"] > 0.5
+    # Samples that ignore their label score about one in ten.
+    shuffled = np.random.default_rng(0).permutation(labels)
+    assert evaluate_with_samples(shuffled)["label_accuracy"]["generated"] < 0.3
+    # An unconditional model has no labels to be true to.
+    unconditional = family.build(family.config_class(latent_dim=8, base_filters=8), MNIST_INFO)
+    monkeypatch.setattr(
+        harness.ImageSampler, "images_and_labels", lambda self, num, seed: (images, None)
+    )
+    report = evaluate(unconditional, test, info, metrics=["fid"], extractor=extractor)
+    assert "label_accuracy" not in report["metrics"]
+
+
+def test_the_sampler_returns_the_labels_it_drew_each_image_for():
+    from helpers import MNIST_INFO
+
+    from kgen.models import get_family
+    from kgen.models.image_sampler import ImageSampler
+
+    family = get_family("gan")
+    model = family.build(
+        family.config_class(latent_dim=8, base_filters=8, conditional=True), MNIST_INFO
+    )
+    sampler = ImageSampler(model, batch_size=4, jit_compile="off")
+    images, drawn_for = sampler.images_and_labels(10, seed=3)
+    np.testing.assert_array_equal(drawn_for, [0, 1, 2, 3, 0, 1, 2, 3, 0, 1])  # per batch of 4
+    again = sampler.images_and_labels(10, seed=3, labels=drawn_for)[0]
+    np.testing.assert_array_equal(images, again)  # the same draws, asked for explicitly
+    np.testing.assert_array_equal(images, sampler(10, seed=3))

@@ -21,8 +21,19 @@ CASES = {
     "gan": ("gan", {}),  # batch norm in D: real and fake scored in two calls
     "gan-no-norm-minimax": ("gan", {"loss": "minimax"}),  # D without batch norm: one call
     "gan-label-smoothing-2-steps": ("gan", {"label_smoothing": 0.1, "d_steps": 2}),
+    "gan-hinge-spectral-norm-augment-r1": (
+        "gan",
+        {
+            "loss": "hinge",
+            "spectral_norm": True,
+            "augment": "color,translation,cutout",
+            "r1_weight": 1.0,
+        },
+    ),
+    "gan-lazy-r1-2-steps": ("gan", {"r1_weight": 2.0, "r1_every": 2, "d_steps": 2}),
     "wgan-gp": ("wgan-gp", {"d_steps": 2}),
     "wgan-clip": ("wgan-gp", {"d_steps": 2, "lipschitz": "clip"}),
+    "wgan-gp-augment": ("wgan-gp", {"d_steps": 2, "augment": "translation,cutout"}),
     "classifier": ("classifier", {}),
 }
 

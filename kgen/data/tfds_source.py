@@ -11,8 +11,10 @@ instead of downloading.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import posixpath
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -123,7 +125,10 @@ def _prepare(builder, manual_dir: Path | None) -> None:
         _check_reachable(builder, files[0][1])
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir) if manual_dir else None)
     try:
-        builder.download_and_prepare(download_config=config)
+        # TFDS prints its "Downloading and preparing" notes to stdout; stdout is the
+        # commands' own (`kgen bench --json` writes JSON there), so send them to stderr.
+        with contextlib.redirect_stdout(sys.stderr):
+            builder.download_and_prepare(download_config=config)
     except Exception as error:  # TFDS raises many types (requests, checksum, OSError...)
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise DataError(

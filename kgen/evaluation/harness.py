@@ -52,7 +52,10 @@ def evaluate(
 
     Returns {"metrics": {name: value}, "protocol": {...}, "seconds": {...}}: likelihood
     figures under their own names ({"nats", "bits_per_dim"} each), "fid", "kid"
-    ({"mean", "std"}), "precision", "recall". `num_generated` defaults to the number of
+    ({"mean", "std"}), "precision", "recall"; for a conditional model scored by a domain
+    classifier, "label_accuracy" ({"generated": the classifier's accuracy on the samples
+    against the labels they were drawn for, "real": its accuracy on the split's images, the
+    ceiling}). `num_generated` defaults to the number of
     reference images; `jit_compile` is the --jit-compile setting of the sampler.
     `progress(done)` follows the likelihood pass.
     """
@@ -81,10 +84,17 @@ def evaluate(
         report["seconds"]["reference_features"] = time.perf_counter() - start
         start = time.perf_counter()
         num = num_generated or len(images)
-        generated = ImageSampler(model, jit_compile=jit_compile)(num, seed)
+        sampler = ImageSampler(model, jit_compile=jit_compile)
+        generated, requested = sampler.images_and_labels(num, seed)
         report["seconds"]["sampling"] = time.perf_counter() - start
         start = time.perf_counter()
         report["metrics"].update(reference.compare(generated, quality, seed=seed))
+        if requested is not None and hasattr(extractor, "accuracy"):
+            accuracy = {"generated": extractor.accuracy(generated, requested)}
+            real = reference.extractor_protocol.get(f"{info.split}_accuracy")
+            if real is not None:
+                accuracy["real"] = real
+            report["metrics"]["label_accuracy"] = accuracy
         report["seconds"]["sample_quality"] = time.perf_counter() - start
         protocol.update(reference.protocol(num))
         if model.generator_versions:

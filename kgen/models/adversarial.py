@@ -5,9 +5,13 @@ objectives (and WGAN's weight clipping)."""
 import keras
 from keras import ops
 
+from kgen.layers.augmentation import augment
+from kgen.layers.augmentation import draw_augmentation
+from kgen.layers.augmentation import parse_policy
 from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
+from kgen.networks.common import computing_in_float32
 from kgen.networks.common import mixes_batch_examples
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -44,11 +48,19 @@ class AdversarialModel(GenerativeModel):
     initialization is forgotten within the first steps instead of lingering for
     ~1/(1 - ema_decay) of them.
 
+    With an `augment` policy (DiffAugment), every training-time call of the discriminator
+    sees T(x) instead of x: real and fake images, in the discriminator's steps and the
+    generator's, and the points a penalty differentiates at. A real and a fake image at the
+    same index of a discriminator step get the same draw of T. Validation, `call` and
+    sampling never augment.
+
     Args:
         generator: model from z (and label) to an image in [-1, 1].
         discriminator: model from an image in [-1, 1] (and label) to one score per image.
         d_steps: discriminator steps per generator step.
         ema_decay: decay of the generator's weight average, in [0, 1); 0 copies the weights.
+        augment: DiffAugment policy, a comma-separated subset of "color,translation,cutout",
+            or "none" (see `kgen.layers.augmentation`).
         num_classes: number of labels for a conditional model, or None.
         seed: int or None, seeds the model's random generators.
 
@@ -65,6 +77,7 @@ class AdversarialModel(GenerativeModel):
         discriminator,
         d_steps=1,
         ema_decay=0.999,
+        augment="none",
         num_classes=None,
         seed=None,
         **kwargs,
@@ -79,6 +92,7 @@ class AdversarialModel(GenerativeModel):
         # === Config ===
         self.d_steps = d_steps
         self.ema_decay = float(ema_decay)
+        self.augment_policy = parse_policy(augment)
         self.num_classes = num_classes
         self.seed = seed
         self.latent_dim = int(generator.inputs[0].shape[-1])
@@ -98,6 +112,11 @@ class AdversarialModel(GenerativeModel):
             sub_seed(seed, 0), name="latent_seed"
         )
         self.prior_seed_generator = keras.random.SeedGenerator(sub_seed(seed, 1), name="prior_seed")
+        if self.augment_policy:
+            # Only when augmenting: a run without augmentation keeps the state it always had.
+            self.augment_seed_generator = keras.random.SeedGenerator(
+                sub_seed(seed, 3), name="augment_seed"
+            )
         # === Metrics ===
         self.trackers = [keras.metrics.Mean(name=name) for name in self.metric_names]
         self.built = True
@@ -180,22 +199,57 @@ class AdversarialModel(GenerativeModel):
         )
 
     def score(self, network_images, labels=None, training=False):
-        """D's score (logit) per image, for images in [-1, 1]; shape [N]."""
+        """D's score (logit) per image, for images in [-1, 1]; shape [N]. In training, of
+        the augmented images when the model augments."""
+        if training and self.augment_policy:
+            draws = self.draw_augmentation(ops.shape(network_images)[0])
+            network_images = augment(network_images, self.augment_policy, draws)
+        return self.discriminate(network_images, labels, training)
+
+    def discriminate(self, network_images, labels=None, training=False):
+        """D's score per image of `network_images` as they are (no augmentation)."""
         scores = self.discriminator(self.with_label(network_images, labels), training=training)
         return ops.cast(ops.reshape(scores, (-1,)), "float32")
+
+    def draw_augmentation(self, num):
+        """The augmentation policy's random parameters for `num` images (per replica)."""
+        return draw_augmentation(
+            self.augment_policy,
+            num,
+            self.image_shape,
+            resolve_seed(None, self.augment_seed_generator),
+        )
 
     def real_and_fake_scores(self, real, fake, labels=None, training=False):
         """D's scores of `real` and `fake` images (both [-1, 1], the same labels): one call
         on both together, which is faster than two half as large, unless the discriminator
-        has batch norm (`score_separately`), whose statistics must not mix the two."""
+        has batch norm (`score_separately`), whose statistics must not mix the two. In
+        training with augmentation, the real and the fake image at each index share one
+        draw of the policy."""
+        fake = ops.cast(fake, real.dtype)
+        if training and self.augment_policy:
+            draws = self.draw_augmentation(ops.shape(real)[0])
+            real = augment(real, self.augment_policy, draws)
+            fake = augment(fake, self.augment_policy, draws)
         if self.score_separately:
-            return self.score(real, labels, training), self.score(fake, labels, training)
+            return (
+                self.discriminate(real, labels, training),
+                self.discriminate(fake, labels, training),
+            )
         batch = ops.shape(real)[0]
         both_labels = None if labels is None else ops.concatenate([labels, labels], axis=0)
-        scores = self.score(
-            ops.concatenate([real, ops.cast(fake, real.dtype)], 0), both_labels, training
-        )
+        scores = self.discriminate(ops.concatenate([real, fake], 0), both_labels, training)
         return scores[:batch], scores[batch:]
+
+    def score_input_gradients(self, network_images, labels=None, training=False):
+        """grad_x D(x) at each image (D as `score` sees it, augmentation included in
+        training), computed in float32 whatever the dtype policy: under mixed float16 small
+        gradients would flush to zero (no loss scale reaches an input gradient), under
+        bfloat16 they would keep 8 bits, and either biases a penalty built on them."""
+        with computing_in_float32(self.discriminator):
+            return tensorflow_steps.input_gradients(
+                lambda x: self.score(x, labels, training), ops.cast(network_images, "float32")
+            )
 
     def fake(self, z, labels=None, training=False):
         """G's images in [-1, 1] (the trained generator, not the EMA)."""
@@ -265,6 +319,7 @@ class AdversarialModel(GenerativeModel):
         return self.config_with(
             d_steps=self.d_steps,
             ema_decay=self.ema_decay,
+            augment=",".join(self.augment_policy) or "none",
             num_classes=self.num_classes,
             seed=self.seed,
             **settings,

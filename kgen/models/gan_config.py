@@ -5,6 +5,8 @@ from typing import Literal
 
 import keras
 
+from kgen.errors import ConfigError
+from kgen.layers.augmentation import parse_policy
 from kgen.models.config_fields import CheckedSettings
 from kgen.models.config_fields import at_least
 from kgen.models.config_fields import class_count
@@ -35,22 +37,75 @@ class _AdversarialConfig(CheckedSettings):
         unit_interval(),
     )
     conditional: bool = setting(False, "Condition generator and discriminator on class labels.")
+    spectral_norm: bool = setting(
+        False,
+        "Spectrally normalize the discriminator's layers (Miyato et al. 2018); it then has "
+        "no batch or layer norm.",
+    )
+    augment: str = setting(
+        "none",
+        "DiffAugment policy for the discriminator's inputs, real and fake alike: 'none' or a "
+        "comma-separated subset of color,translation,cutout (Zhao et al. 2020).",
+    )
+    d_learning_rate: float | None = setting(
+        None,
+        "Adam learning rate of the discriminator.",
+        positive(),
+        shown_default="--learning-rate",
+    )
+    g_learning_rate: float | None = setting(
+        None,
+        "Adam learning rate of the generator.",
+        positive(),
+        shown_default="--learning-rate",
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        try:
+            parse_policy(self.augment)
+        except ValueError as error:
+            raise ConfigError(f"--augment: {error}") from None
 
 
 @dataclasses.dataclass
 class GANConfig(_AdversarialConfig):
     """Hyperparameters of a DCGAN; defaults follow Radford et al. (2015)."""
 
-    loss: Literal["non-saturating", "minimax"] = setting(
+    loss: Literal["non-saturating", "minimax", "hinge"] = setting(
         "non-saturating",
-        "Generator loss: -log D(G(z)) (non-saturating) or log(1 - D(G(z))) (minimax, saturates).",
+        "Adversarial loss: logistic D with G minimizing -log D(G(z)) (non-saturating) or "
+        "log(1 - D(G(z))) (minimax, saturates); or hinge D with G minimizing -D(G(z)).",
     )
     d_steps: int = setting(1, "Discriminator steps per generator step.", at_least(1))
     label_smoothing: float = setting(
-        0.0, "One-sided label smoothing: real targets become 1 - this.", unit_interval()
+        0.0,
+        "One-sided label smoothing: real targets become 1 - this (logistic losses only).",
+        unit_interval(),
     )
-    learning_rate: float = setting(2e-4, "Adam learning rate of both networks.", positive())
+    r1_weight: float = setting(
+        0.0,
+        "Weight gamma of the R1 penalty (gamma / 2) ||grad D(x)||^2 on real images; 0: none.",
+        at_least(0),
+    )
+    r1_every: int = setting(
+        1, "Compute R1 every this many discriminator steps, scaled by it (lazy R1).", at_least(1)
+    )
+
+    learning_rate: float = setting(
+        2e-4,
+        "Adam learning rate of both networks, unless --d-learning-rate or --g-learning-rate sets one.",
+        positive(),
+    )
     beta_1: float = setting(0.5, "Adam beta_1 of both networks.", unit_interval())
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss == "hinge" and self.label_smoothing:
+            raise ConfigError(
+                f"--label-smoothing {self.label_smoothing} smooths the logistic losses' "
+                "targets; the hinge loss has none. Drop it, or use another --loss."
+            )
 
 
 @dataclasses.dataclass
@@ -66,11 +121,17 @@ class WGANGPConfig(_AdversarialConfig):
     clip_value: float = setting(
         0.01, "Weight bound of the critic under --lipschitz clip.", positive()
     )
-    learning_rate: float = setting(1e-4, "Adam learning rate of both networks.", positive())
+    learning_rate: float = setting(
+        1e-4,
+        "Adam learning rate of both networks, unless --d-learning-rate or --g-learning-rate sets one.",
+        positive(),
+    )
     beta_1: float = setting(0.0, "Adam beta_1 of both networks.", unit_interval())
 
 
 def _networks(config, dataset_info, normalization):
+    """The generator and discriminator; `normalization` is the discriminator's unless it is
+    spectrally normalized, which then stands in for any normalization layer."""
     num_classes = class_count(config.conditional, dataset_info)
     shape = dataset_info.image_shape
     generator = build_generator(
@@ -79,15 +140,26 @@ def _networks(config, dataset_info, normalization):
     discriminator = build_discriminator(
         shape,
         base_filters=config.base_filters,
-        normalization=normalization,
+        normalization="none" if config.spectral_norm else normalization,
         num_classes=num_classes,
+        spectral_norm=config.spectral_norm,
     )
     return generator, discriminator, num_classes
 
 
 def _compile(model, config, jit_compile, beta_2=0.999):
-    adam = lambda: keras.optimizers.Adam(config.learning_rate, beta_1=config.beta_1, beta_2=beta_2)
-    model.compile(d_optimizer=adam(), g_optimizer=adam(), jit_compile=jit_compile)
+    def adam(learning_rate):
+        return keras.optimizers.Adam(
+            config.learning_rate if learning_rate is None else learning_rate,
+            beta_1=config.beta_1,
+            beta_2=beta_2,
+        )
+
+    model.compile(
+        d_optimizer=adam(config.d_learning_rate),
+        g_optimizer=adam(config.g_learning_rate),
+        jit_compile=jit_compile,
+    )
     return model
 
 
@@ -100,7 +172,10 @@ def build_gan(config, dataset_info, seed=None, jit_compile=False):
         loss=config.loss,
         d_steps=config.d_steps,
         label_smoothing=config.label_smoothing,
+        r1_weight=config.r1_weight,
+        r1_every=config.r1_every,
         ema_decay=config.ema_decay,
+        augment=config.augment,
         num_classes=num_classes,
         seed=seed,
     )
@@ -118,6 +193,7 @@ def build_wgan_gp(config, dataset_info, seed=None, jit_compile=False):
         lipschitz=config.lipschitz,
         clip_value=config.clip_value,
         ema_decay=config.ema_decay,
+        augment=config.augment,
         num_classes=num_classes,
         seed=seed,
     )

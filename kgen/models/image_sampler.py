@@ -41,17 +41,23 @@ class ImageSampler:
         Batch i uses seed `seed + i`, so the same seed gives the same images. Without
         labels a conditional model draws the classes 0, 1, ... in turn, as many of each.
         """
+        return self.images_and_labels(num, seed, labels)[0]
+
+    def images_and_labels(self, num, seed, labels=None):
+        """(images, the labels they were drawn for) as `__call__` draws them; the labels
+        are None for an unconditional model."""
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             num = len(labels)
             self.model.checked_labels(labels)  # here, where they are known: traced, they are not
-        batches = []
+        batches, batch_labels = [], []
         for index, start in enumerate(range(0, num, self.batch_size)):
             size = min(self.batch_size, num - start)
-            batch_labels = (
+            batch_labels.append(
                 self.model.summary_labels(size) if labels is None else labels[start : start + size]
             )
             batches.append(
-                np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels))
+                np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels[-1]))
             )
-        return np.concatenate(batches)
+        drawn_for = None if batch_labels[0] is None else np.concatenate(batch_labels)
+        return np.concatenate(batches), drawn_for

@@ -161,9 +161,11 @@ class ReferenceAdversarial(ReferenceModel):
         self.generator, self.discriminator = adversarial.generator, adversarial.discriminator
         self.latent_dim, self.d_steps = adversarial.latent_dim, adversarial.d_steps
         self.latent_seed_generator = adversarial.latent_seed_generator
-        # How the step calls D on real and fake images is the family's (one call on both
-        # unless D has batch norm), not part of what the reference measures against.
+        # How the step calls D is the family's (one call on real and fake images unless D
+        # has batch norm; the augmentation policy, if any, on its inputs), not part of what
+        # the reference measures against.
         self.real_and_fake_scores = adversarial.real_and_fake_scores
+        self.family_score = adversarial.score
         self.d_optimizer = clone_optimizer(adversarial.d_optimizer)
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.compile_like(
@@ -173,8 +175,7 @@ class ReferenceAdversarial(ReferenceModel):
         )
 
     def scores(self, images, labels):
-        scores = self.discriminator(_with_label(images, labels), training=True)
-        return ops.reshape(scores, (-1,))
+        return self.family_score(images, labels, training=True)
 
     def draw_z(self, batch):
         return keras.random.normal(
@@ -204,28 +205,49 @@ class ReferenceAdversarial(ReferenceModel):
 
 
 class ReferenceGAN(ReferenceAdversarial):
-    """Binary cross-entropy on the discriminator's logits (real target 1 - smoothing), and
-    the non-saturating or the minimax generator loss."""
+    """Binary cross-entropy on the discriminator's logits (real target 1 - smoothing) or
+    the hinge loss; the non-saturating, minimax or hinge generator loss; and the R1
+    penalty (gamma / 2) E||grad D(x)||^2 on real images, every `r1_every` steps times
+    `r1_every`, when the family has it."""
 
     def __init__(self, gan, **kwargs):
         self.label_smoothing, self.loss_kind = gan.label_smoothing, gan.generator_loss
+        self.r1_weight, self.r1_every = gan.r1_weight, gan.r1_every
         super().__init__(gan, **kwargs)
 
     def discriminator_loss(self, real, fake, labels):
         real_scores, fake_scores = self.real_and_fake_scores(real, fake, labels, training=True)
-        real_target = 1.0 - self.label_smoothing
-        return ops.mean(
-            keras.losses.binary_crossentropy(
-                ops.full_like(real_scores[:, None], real_target),
-                real_scores[:, None],
-                from_logits=True,
+        if self.loss_kind == "hinge":
+            loss = ops.mean(ops.relu(1.0 - real_scores)) + ops.mean(ops.relu(1.0 + fake_scores))
+        else:
+            real_target = 1.0 - self.label_smoothing
+            loss = ops.mean(
+                keras.losses.binary_crossentropy(
+                    ops.full_like(real_scores[:, None], real_target),
+                    real_scores[:, None],
+                    from_logits=True,
+                )
+                + keras.losses.binary_crossentropy(
+                    ops.zeros_like(fake_scores[:, None]), fake_scores[:, None], from_logits=True
+                )
             )
-            + keras.losses.binary_crossentropy(
-                ops.zeros_like(fake_scores[:, None]), fake_scores[:, None], from_logits=True
-            )
-        )
+        if not self.r1_weight:
+            return loss
+
+        def r1():
+            with tf.GradientTape() as inner:
+                inner.watch(real)
+                real_scores = self.scores(real, labels)
+            gradients = inner.gradient(real_scores, real)
+            return self.r1_every * ops.mean(ops.sum(ops.square(gradients), axis=(1, 2, 3)))
+
+        due = ops.equal(ops.mod(self.d_optimizer.iterations, self.r1_every), 0)
+        penalty = r1() if self.r1_every == 1 else ops.cond(due, r1, lambda: 0.0)
+        return loss + 0.5 * self.r1_weight * penalty
 
     def generator_loss(self, fake_scores):
+        if self.loss_kind == "hinge":
+            return -ops.mean(fake_scores)
         if self.loss_kind == "minimax":
             return -ops.mean(ops.softplus(fake_scores))  # log(1 - D(G(z)))
         return ops.mean(ops.softplus(-fake_scores))  # -log D(G(z))

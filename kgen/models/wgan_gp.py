@@ -4,10 +4,8 @@ penalty (Gulrajani et al. 2017) or, as an option, by weight clipping (Arjovsky e
 import keras
 from keras import ops
 
-from kgen.models import tensorflow_steps
 from kgen.models.adversarial import AdversarialModel
 from kgen.models.reference_steps import ReferenceWGANGP
-from kgen.networks.common import computing_in_float32
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -47,7 +45,7 @@ class WGANGP(AdversarialModel):
         d_steps: critic steps per generator step (5 by default).
         lipschitz: "gradient-penalty" or "clip".
         clip_value: the weight bound under "clip".
-        ema_decay, num_classes, seed: as for `AdversarialModel`.
+        ema_decay, augment, num_classes, seed: as for `AdversarialModel`.
     """
 
     metric_names = ("d_loss", "g_loss", "d_real", "d_fake", "wasserstein", "gradient_penalty")
@@ -61,6 +59,7 @@ class WGANGP(AdversarialModel):
         lipschitz="gradient-penalty",
         clip_value=0.01,
         ema_decay=0.999,
+        augment="none",
         num_classes=None,
         seed=None,
         **kwargs,
@@ -70,6 +69,7 @@ class WGANGP(AdversarialModel):
             discriminator,
             d_steps=d_steps,
             ema_decay=ema_decay,
+            augment=augment,
             num_classes=num_classes,
             seed=seed,
             **kwargs,
@@ -102,22 +102,13 @@ class WGANGP(AdversarialModel):
         if self.lipschitz == "gradient-penalty":
             x_hat = interpolate(real, fake, self.draw_alpha(ops.shape(real)[0]))
             terms["gradient_penalty"] = gradient_penalty(
-                self.critic_input_gradients(x_hat, labels, training)
+                self.score_input_gradients(x_hat, labels, training)
             )
             loss = loss + self.gp_weight * terms["gradient_penalty"]
         else:
             terms["gradient_penalty"] = ops.zeros_like(loss)
         terms["d_loss"] = loss
         return terms
-
-    def critic_input_gradients(self, x_hat, labels=None, training=False):
-        """grad_x D(x) at each x_hat, computed in float32 whatever the dtype policy: under
-        mixed float16 small gradients would flush to zero (no loss scale reaches an input
-        gradient), under bfloat16 they would keep 8 bits, and either biases the penalty."""
-        with computing_in_float32(self.discriminator):
-            return tensorflow_steps.input_gradients(
-                lambda x: self.score(x, labels, training), ops.cast(x_hat, "float32")
-            )
 
     def generator_terms(self, labels, z, training=False):
         return {"g_loss": -self.score(self.fake(z, labels, training), labels, training)}

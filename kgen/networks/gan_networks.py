@@ -47,27 +47,39 @@ def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=Non
     return keras.Model(inputs, image, name="generator")
 
 
-def build_discriminator(image_shape, *, base_filters=64, normalization="batch", num_classes=None):
+def build_discriminator(
+    image_shape, *, base_filters=64, normalization="batch", num_classes=None, spectral_norm=False
+):
     """D(x[, y]): a functional model from an image in [-1, 1] (and label) to one logit or
     critic score per image.
 
     `normalization` is "batch" (DCGAN), "layer" (per example over each feature map: what a
     WGAN-GP critic needs, since its penalty is per example and batch norm mixes examples)
     or "none". The first convolution is never normalized, as in DCGAN.
+
+    `spectral_norm` wraps every convolution and the final dense layer in
+    `keras.layers.SpectralNormalization` (Miyato et al. 2018): each training call divides
+    the kernel by an estimate of its largest singular value (one power iteration per call,
+    its vector kept between calls), so every layer, and D, stays about 1-Lipschitz.
     """
     if normalization not in NORMALIZATIONS:
         raise ConfigError(f"Unknown normalization {normalization!r}; use one of {NORMALIZATIONS}.")
     check_square(image_shape)
+
+    def wrap(layer, **kwargs):
+        return layers.SpectralNormalization(layer, **kwargs) if spectral_norm else layer
+
     image, label = keras.Input(shape=image_shape, name="image"), label_input(num_classes)
     x = image
     for stage in range(downsampling_steps(image_shape[0])):
-        x = layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same")(x)
+        x = wrap(layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same"))(x)
         if stage > 0 and normalization == "batch":
             x = layers.BatchNormalization(synchronized=True)(x)
         elif stage > 0 and normalization == "layer":
             x = layers.LayerNormalization(axis=[1, 2, 3])(x)
         x = layers.LeakyReLU(0.2)(x)
     x = append_label(layers.Flatten()(x), label, num_classes)
-    score = layers.Dense(1, dtype="float32", name="score")(x)
+    # The wrapper casts its output to its input's dtype: float32 here too, as the score's.
+    score = wrap(layers.Dense(1, dtype="float32", name="score"), dtype="float32")(x)
     inputs = [image, label] if num_classes else image
     return keras.Model(inputs, score, name="discriminator")
