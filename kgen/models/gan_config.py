@@ -94,7 +94,8 @@ class GANConfig(_AdversarialConfig):
 
     learning_rate: float = setting(
         2e-4,
-        "Adam learning rate of both networks, unless --d-learning-rate or --g-learning-rate sets one.",
+        "Adam learning rate of both networks, unless --d-learning-rate or "
+        "--g-learning-rate sets one.",
         positive(),
     )
     beta_1: float = setting(0.5, "Adam beta_1 of both networks.", unit_interval())
@@ -123,7 +124,8 @@ class WGANGPConfig(_AdversarialConfig):
     )
     learning_rate: float = setting(
         1e-4,
-        "Adam learning rate of both networks, unless --d-learning-rate or --g-learning-rate sets one.",
+        "Adam learning rate of both networks, unless --d-learning-rate or "
+        "--g-learning-rate sets one.",
         positive(),
     )
     beta_1: float = setting(0.0, "Adam beta_1 of both networks.", unit_interval())
