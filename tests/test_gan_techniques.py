@@ -137,9 +137,13 @@ def test_lazy_r1_runs_every_kth_discriminator_step_scaled_by_k():
         np.testing.assert_allclose(penalty["r1_penalty"], expected, rtol=1e-5, err_msg=step)
 
 
-def test_r1_is_logged_only_when_on():
+def test_r1_is_logged_only_when_on_and_takes_batch_norm_out_of_the_discriminator():
     assert "r1_penalty" not in _build().metric_names
-    assert "r1_penalty" in [tracker.name for tracker in _build(r1_weight=1.0).metrics]
+    model = _build(r1_weight=1.0)
+    assert "r1_penalty" in [tracker.name for tracker in model.metrics]
+    kinds = {type(layer).__name__ for layer in model.discriminator.layers}
+    assert "LayerNormalization" in kinds and "BatchNormalization" not in kinds
+    assert not model.score_separately
 
 
 # --- DiffAugment ---

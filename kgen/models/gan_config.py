@@ -85,7 +85,8 @@ class GANConfig(_AdversarialConfig):
     )
     r1_weight: float = setting(
         0.0,
-        "Weight gamma of the R1 penalty (gamma / 2) ||grad D(x)||^2 on real images; 0: none.",
+        "Weight gamma of the R1 penalty (gamma / 2) ||grad D(x)||^2 on real images (D then "
+        "has layer norm, not batch norm); 0: none.",
         at_least(0),
     )
     r1_every: int = setting(
@@ -166,8 +167,14 @@ def _compile(model, config, jit_compile, beta_2=0.999):
 
 
 def build_gan(config, dataset_info, seed=None, jit_compile=False):
-    """Networks, model and optimizers for `config` on data shaped like `dataset_info`."""
-    generator, discriminator, num_classes = _networks(config, dataset_info, "batch")
+    """Networks, model and optimizers for `config` on data shaped like `dataset_info`.
+
+    D has batch norm (DCGAN) unless R1 is on: R1 penalizes each real image's own input
+    gradient, which batch norm would tie to the rest of the batch, so D then normalizes
+    each example by itself (layer norm), as the WGAN-GP critic does. Spectral norm replaces
+    either (see `_networks`)."""
+    normalization = "layer" if config.r1_weight else "batch"
+    generator, discriminator, num_classes = _networks(config, dataset_info, normalization)
     model = GAN(
         generator,
         discriminator,
