@@ -1,10 +1,14 @@
 """The training driver: reproducibility, mixed precision, run directories."""
 
+import re
+
 import numpy as np
 import pytest
+from helpers import invoke
 from helpers import small_vae_config
 
 from kgen.errors import ConfigError
+from kgen.models import get_family
 from kgen.training import TrainConfig
 from kgen.training.driver import fit
 
@@ -86,6 +90,20 @@ def test_logdir_with_other_settings_is_refused(tmp_path, tfds_data_dir, mnist_sm
 def test_bad_settings_name_the_flag(field, value):
     with pytest.raises(ConfigError, match=f"--{field.replace('_', '-')}"):
         TrainConfig(**{field: value})
+
+
+def test_epochs_default_to_the_familys_and_a_given_number_is_kept():
+    from kgen.models import families
+    from kgen.training.driver import checked_train_config
+
+    for family in families().values():
+        resolved = checked_train_config(TrainConfig(), family)
+        assert resolved.epochs == family.default_epochs and resolved.dataset
+    wgan_gp = get_family("wgan-gp")
+    assert wgan_gp.default_epochs < get_family("gan").default_epochs  # sized for a CPU
+    assert checked_train_config(TrainConfig(epochs=7), wgan_gp).epochs == 7
+    help_text = " ".join(invoke("fit", "wgan-gp", "--help").output.split())
+    assert re.search(r"--epochs [^\[]*\[default: \(?10; wgan-gp: 2\b", help_text), help_text
 
 
 def test_multi_worker_needs_a_seed():

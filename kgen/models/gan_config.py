@@ -227,5 +227,8 @@ WGAN_GP_FAMILY = register_family(
         summary=(
             "WGAN-GP: Wasserstein critic with gradient penalty (or weight clipping), EMA generator."
         ),
+        # Five critic steps with a double backward pass each: about 100 images/s on a
+        # 2-core CPU (docs/performance.md), so 2 epochs of MNIST take about 20 minutes.
+        default_epochs=2,
     )
 )

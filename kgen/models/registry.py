@@ -19,6 +19,8 @@ class ModelFamily:
             the strategy scope.
         default_dataset: the dataset `kgen fit NAME` trains on when none is given.
         summary: one line for `--help`.
+        default_epochs: the epochs `kgen fit NAME` trains for when not told, sized so that
+            a default run on the default dataset ends in minutes on a CPU, not hours.
     """
 
     name: str
@@ -26,6 +28,7 @@ class ModelFamily:
     build: Callable
     default_dataset: str
     summary: str
+    default_epochs: int = 10
 
 
 _FAMILIES = {}

@@ -28,10 +28,15 @@ from kgen.training.strategy import default_steps_per_execution
 from kgen.training.strategy import make_strategy
 
 
-def with_default_dataset(train_config, family):
-    """`train_config` naming its dataset: the family's default when it names none, so that
-    `--dataset mnist` and the default are the same run."""
-    return dataclasses.replace(train_config, dataset=train_config.dataset or family.default_dataset)
+def with_family_defaults(train_config, family):
+    """`train_config` naming its dataset and epochs: the family's defaults where it names
+    none, so that `--dataset mnist` and the default are the same run (and so are the
+    default epochs and the same number given)."""
+    return dataclasses.replace(
+        train_config,
+        dataset=train_config.dataset or family.default_dataset,
+        epochs=train_config.epochs or family.default_epochs,
+    )
 
 
 def execution_boundaries(train_config, num_examples, resume_step=0):

@@ -38,7 +38,12 @@ class TrainConfig(CheckedSettings):
         "auto", "Split evaluated each epoch: a split name, 'auto' (test if any) or 'none'."
     )
     batch_size: int = setting(128, "Global batch size, split across replicas.", at_least(1))
-    epochs: int = setting(10, "Number of passes over the training data.", at_least(1))
+    epochs: int | None = setting(
+        None,
+        "Number of passes over the training data.",
+        at_least(1),
+        shown_default="the model's",
+    )
     seed: int | None = setting(
         None,
         "Random seed; with one, CPU runs are reproducible (same losses, same samples).",

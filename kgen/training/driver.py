@@ -25,7 +25,7 @@ from kgen.training.build import build_model
 from kgen.training.build import check_steps_per_execution
 from kgen.training.build import load_data
 from kgen.training.build import resolve_steps_per_execution
-from kgen.training.build import with_default_dataset
+from kgen.training.build import with_family_defaults
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.training.checkpoints import TrainingState
 from kgen.training.checkpoints import scratch_directory
@@ -145,14 +145,15 @@ def fit(
 
 
 def checked_train_config(train_config, family):
-    """`train_config` with its dataset resolved (so `--dataset mnist` and the family's
-    default are the same run), or a ConfigError for settings that cannot work together."""
+    """`train_config` with its dataset and epochs resolved (so `--dataset mnist` and the
+    family's default are the same run), or a ConfigError for settings that cannot work
+    together."""
     if train_config.strategy == "multi-worker" and train_config.seed is None:
         raise ConfigError(
             "--strategy multi-worker needs --seed: every worker must shuffle the data alike "
             "for the DATA sharding to split it; pass the same --seed to all workers."
         )
-    return with_default_dataset(train_config, family)
+    return with_family_defaults(train_config, family)
 
 
 def _open_run(family, model_config, train_config, info, runs_root, chief):
