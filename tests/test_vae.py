@@ -34,14 +34,21 @@ def test_a_few_steps_lower_the_loss_on_mnist(mnist_small):
 
 def test_iwae_bound_is_at_least_the_elbo_and_tightens_with_k():
     model = build_small_vae()
+    # An untrained encoder gives q(z|x) close to the prior, where the ELBO and the IWAE
+    # bound differ by hundredths of a nat, less than the noise of either estimate. A broad
+    # posterior (variance e^2) opens the gap the theorem is about to several nats.
+    log_variance = model.encoder.get_layer("log_variance")
+    log_variance.bias.assign(log_variance.bias + 2.0)
     images, _ = binary_batch(num=8)
     keras.utils.set_random_seed(0)
     elbo = np.mean([model.elbo(images).numpy().mean() for _ in range(20)])
-    iwae_1 = model.log_likelihood(images, num_samples=1).numpy().mean()
+    iwae_1 = np.mean(
+        [model.log_likelihood(images, num_samples=1).numpy().mean() for _ in range(20)]
+    )
     iwae_50 = model.log_likelihood(images, num_samples=50, chunk_size=16).numpy().mean()
     # k=1 is an unbiased single-sample ELBO; more samples can only tighten (raise) the bound.
     assert abs(iwae_1 - elbo) < 3.0
-    assert iwae_50 > elbo
+    assert iwae_50 > elbo + 1.0
 
 
 def test_iwae_chunks_combine_exactly(monkeypatch):

@@ -193,9 +193,20 @@ class PixelCNN(GenerativeModel):
             images = ops.slice_update(images, [0, row, 0, 0], network.drawn_row(state))
             return state, images
 
-        images = ops.zeros((num, height, width, channels))
-        _, images = ops.fori_loop(0, height, draw_row, (network.sampling_state(num), images))
-        return self.likelihood.to_images(images)
+        def draw_images():
+            images = ops.zeros((num, height, width, channels))
+            _, images = ops.fori_loop(0, height, draw_row, (network.sampling_state(num), images))
+            return self.likelihood.to_images(images)
+
+        def no_images():
+            return ops.zeros((0, height, width, channels))
+
+        # No network call on an empty batch: oneDNN's CPU kernels (TensorFlow's default on
+        # x86 with AVX-512) give some zero-row outputs the wrong shape, and the row buffers'
+        # slices then fail. An empty `sample_seeds` request must still answer.
+        if isinstance(num, int):
+            return draw_images() if num else no_images()
+        return ops.cond(num > 0, draw_images, no_images)
 
     def sample_naive(self, num, seed=None, labels=None):
         """The reference sampler: a full forward pass per pixel and colour, from Python.
