@@ -49,3 +49,17 @@ def test_bad_normalization_and_size_are_clear_errors():
         build_discriminator((28, 28, 1), normalization="group")
     with pytest.raises(ConfigError, match="Image size 12"):
         build_generator((12, 12, 1), 16)
+
+
+def test_a_conditional_discriminator_judges_the_label_against_the_image():
+    # With the label only concatenated before the linear score, s(x, 0) - s(x, 1) would be
+    # one constant for every image: D could not tell a 3 labelled 8 from a 3.
+    discriminator = build_discriminator((28, 28, 1), base_filters=8, num_classes=10)
+    embedding = discriminator.get_layer("label_projection").embeddings
+    embedding.assign(np.random.default_rng(1).normal(size=embedding.shape).astype("float32"))
+    images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype("float32")
+    gap = (
+        discriminator([images, np.zeros(4, "int32")]).numpy()
+        - discriminator([images, np.ones(4, "int32")]).numpy()
+    ).ravel()
+    assert np.ptp(gap) > 1e-2 * np.abs(gap).max()

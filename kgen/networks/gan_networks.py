@@ -57,6 +57,9 @@ def build_discriminator(
     WGAN-GP critic needs, since its penalty is per example and batch norm mixes examples)
     or "none". The first convolution is never normalized, as in DCGAN.
 
+    A conditional D projects: its score is a dense score of the image's features plus the
+    inner product of those features with a learned embedding of the label.
+
     `spectral_norm` wraps every convolution and the final dense layer in
     `keras.layers.SpectralNormalization` (Miyato et al. 2018): each training call divides
     the kernel by an estimate of its largest singular value (one power iteration per call,
@@ -78,8 +81,19 @@ def build_discriminator(
         elif stage > 0 and normalization == "layer":
             x = layers.LayerNormalization(axis=[1, 2, 3])(x)
         x = layers.LeakyReLU(0.2)(x)
-    x = append_label(layers.Flatten()(x), label, num_classes)
+    features = layers.Flatten()(x)
     # The wrapper casts its output to its input's dtype: float32 here too, as the score's.
-    score = wrap(layers.Dense(1, dtype="float32", name="score"), dtype="float32")(x)
+    score = wrap(layers.Dense(1, dtype="float32", name="score"), dtype="float32")(features)
+    if num_classes:
+        # Projection (Miyato & Koyama 2018): score + <embed(y), features>. A one-hot label
+        # concatenated to the features before the (linear) score would only add a bias per
+        # class, independent of the image, so D could not tell a 3 labelled 8 from a 3.
+        # Not spectrally normalized: Keras's wrapper casts its output to its input's dtype,
+        # which for an embedding is the labels' int32.
+        embedded = layers.Embedding(
+            num_classes, features.shape[-1], dtype="float32", name="label_projection"
+        )(label)
+        projection = layers.Dot(axes=1, dtype="float32")([embedded, features])
+        score = layers.Add(dtype="float32")([score, projection])
     inputs = [image, label] if num_classes else image
     return keras.Model(inputs, score, name="discriminator")
