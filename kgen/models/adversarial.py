@@ -17,6 +17,13 @@ from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
 
+def squared_norms(gradients):
+    """Per-example ||gradient||_2^2 in float32, for [N, ...] gradients (one row per image):
+    what the R1 penalty is, and what WGAN-GP's penalty takes the root of."""
+    gradients = ops.cast(gradients, "float32")
+    return ops.sum(ops.reshape(ops.square(gradients), (ops.shape(gradients)[0], -1)), axis=-1)
+
+
 class AdversarialModel(GenerativeModel):
     """A generator and a discriminator (a critic, for WGAN) over images in [0, 1]; the
     networks see [-1, 1]. Optionally class-conditional.

@@ -21,6 +21,7 @@ import keras
 from keras import ops
 
 from kgen.models.adversarial import AdversarialModel
+from kgen.models.adversarial import squared_norms
 from kgen.models.reference_steps import ReferenceGAN
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
@@ -157,8 +158,7 @@ class GAN(AdversarialModel):
 
         def penalty():
             gradients = self.score_input_gradients(real, labels, training)
-            squared = ops.sum(ops.reshape(ops.square(gradients), (ops.shape(real)[0], -1)), -1)
-            return float(self.r1_every) * squared
+            return float(self.r1_every) * squared_norms(gradients)
 
         if self.r1_every == 1:
             return penalty()

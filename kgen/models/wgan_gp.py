@@ -5,6 +5,7 @@ import keras
 from keras import ops
 
 from kgen.models.adversarial import AdversarialModel
+from kgen.models.adversarial import squared_norms
 from kgen.models.reference_steps import ReferenceWGANGP
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
@@ -17,9 +18,7 @@ _NORM_EPSILON = 1e-12
 
 def gradient_penalty(gradients):
     """Per-example (||gradient||_2 - 1)^2, in float32, with a norm that is never NaN at zero."""
-    gradients = ops.cast(gradients, "float32")
-    squared = ops.sum(ops.reshape(ops.square(gradients), (ops.shape(gradients)[0], -1)), axis=-1)
-    return ops.square(ops.sqrt(squared + _NORM_EPSILON) - 1.0)
+    return ops.square(ops.sqrt(squared_norms(gradients) + _NORM_EPSILON) - 1.0)
 
 
 def interpolate(real, fake, alpha):
