@@ -4,6 +4,7 @@ in the tables of that command and the page names no option that no command has."
 
 import dataclasses
 import re
+from pathlib import Path
 from typing import Literal
 
 import click
@@ -189,3 +190,12 @@ def test_a_new_family_gets_its_section_from_its_config(monkeypatch):
     assert "| `--mode [a\\|b]` | `a` | Which variant. |" in regenerated
     assert "| `--depth INTEGER RANGE` | one per stage | Blocks. Range: `x>=1`. |" in regenerated
     assert reference.render(regenerated) == regenerated
+
+
+def test_getting_started_lists_exactly_the_options_a_resumed_run_may_change():
+    from kgen.training.run_dir import _NOT_IDENTITY
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "getting-started.md").read_text()
+    sentence = text.split("the training options except", 1)[1].split("The dataset", 1)[0]
+    documented = {flag[2:].replace("-", "_") for flag in FLAG.findall(sentence)}
+    assert documented == set(_NOT_IDENTITY)

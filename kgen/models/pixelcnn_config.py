@@ -47,7 +47,12 @@ class PixelCNNConfig(CheckedSettings):
         at_least(1),
         shown_default="64 for 1 channel, 96 for colour",
     )
-    num_blocks: int = setting(7, "Residual or gated blocks after the input layer's.", at_least(1))
+    num_blocks: int = setting(
+        7,
+        "Blocks: residual blocks after the input convolution (pixelcnn), or gated blocks in "
+        "all, the type-A input block included (gated).",
+        at_least(1),
+    )
     kernel_size: int = setting(
         3, "Odd kernel size of the blocks' masked convolutions.", at_least(1)
     )
