@@ -1,8 +1,6 @@
 """`kgen eval MODEL`: likelihood and sample-quality figures of a trained model, with the
 protocol that produced them."""
 
-import contextlib
-
 import click
 
 from cli.options import data_source_options
@@ -184,8 +182,12 @@ def eval_command(
             announce=click.echo,
             **source,
         )
-    bar = click.progressbar(length=info.num_examples, label=f"Likelihood on {info.name}/{split}")
-    with bar if "nll" in metrics else contextlib.nullcontext():
+    num_generated = num_samples or info.num_examples
+    bars = (
+        _ProgressBar(length=info.num_examples, label=f"Likelihood on {info.name}/{split}"),
+        _ProgressBar(length=num_generated, label=f"Sampling {num_generated} images"),
+    )
+    with bars[0], bars[1]:
         report = evaluate(
             model,
             data,
@@ -197,7 +199,8 @@ def eval_command(
             batch_size=batch_size,
             importance_samples=importance_samples,
             jit_compile=jit_compile,
-            progress=lambda done: bar.update(done - bar.pos),
+            progress=bars[0].show,
+            sampling_progress=bars[1].show,
         )
     report = {"model": model_path, "dataset": info.name, "split": split, **report}
     _print_table(report)
@@ -206,6 +209,26 @@ def eval_command(
         log_to_tensorboard(model_path, trained_with["step"], report, split)
     if json_path:
         write_json(json_path, report)
+
+
+class _ProgressBar:
+    """A click progress bar (with its ETA) that appears at its first update: the passes of
+    `evaluate` run one after another, and a pass that does not run shows nothing."""
+
+    def __init__(self, **settings):
+        self.settings, self.bar = settings, None
+
+    def show(self, done):
+        if self.bar is None:
+            self.bar = click.progressbar(**self.settings).__enter__()
+        self.bar.update(done - self.bar.pos)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        if self.bar is not None:
+            self.bar.__exit__(*error)
 
 
 def _print_table(report):

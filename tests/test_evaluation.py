@@ -296,6 +296,9 @@ def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(
     assert 0.5 < protocol["feature_extractor"]["test_accuracy"] <= 1
     for name in ("iwae_nll", "fid", "kid", "precision"):
         assert name in result.output
+    # Both long passes show a progress bar, in the order they run.
+    likelihood_bar = result.output.index("Likelihood on mnist/test")
+    assert result.output.index("Sampling 150 images") > likelihood_bar
     # The same command gives the same figures.
     first = metrics
     assert invoke(*args).exit_code == 0
@@ -354,6 +357,7 @@ def test_eval_of_a_gan_saved_model_measures_samples_and_refuses_nll(
     assert "label_accuracy" in result.output
     assert report["protocol"]["num_generated"] == 100
     assert report["protocol"]["generator"] == "ema"
+    assert "Sampling 100 images" in result.output and "Likelihood" not in result.output
     assert not os.path.exists(saved / "eval")  # a SavedModel gets no TensorBoard logs
     # The raw generator is one flag away; it samples other images, so other figures.
     result = invoke("eval", saved, *common, "--generator", "raw", "--json", tmp_path / "raw.json")

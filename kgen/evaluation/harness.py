@@ -47,6 +47,7 @@ def evaluate(
     importance_samples=1000,
     jit_compile="auto",
     progress=None,
+    sampling_progress=None,
 ):
     """Evaluate `model` against the split `data` (DatasetInfo `info`).
 
@@ -57,7 +58,8 @@ def evaluate(
     against the labels they were drawn for, "real": its accuracy on the split's images, the
     ceiling}). `num_generated` defaults to the number of
     reference images; `jit_compile` is the --jit-compile setting of the sampler.
-    `progress(done)` follows the likelihood pass.
+    `progress(done)` follows the likelihood pass (images scored so far),
+    `sampling_progress(done)` the sampling (images drawn so far).
     """
     report = {"metrics": {}, "seconds": {}}
     protocol = {
@@ -85,7 +87,7 @@ def evaluate(
         start = time.perf_counter()
         num = num_generated or len(images)
         sampler = ImageSampler(model, jit_compile=jit_compile)
-        generated, requested = sampler.images_and_labels(num, seed)
+        generated, requested = sampler.images_and_labels(num, seed, progress=sampling_progress)
         report["seconds"]["sampling"] = time.perf_counter() - start
         start = time.perf_counter()
         report["metrics"].update(reference.compare(generated, quality, seed=seed))

@@ -43,9 +43,10 @@ class ImageSampler:
         """
         return self.images_and_labels(num, seed, labels)[0]
 
-    def images_and_labels(self, num, seed, labels=None):
+    def images_and_labels(self, num, seed, labels=None, progress=None):
         """(images, the labels they were drawn for) as `__call__` draws them; the labels
-        are None for an unconditional model."""
+        are None for an unconditional model. `progress(done)`, if given, is called with
+        the number of images drawn so far after each batch."""
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             num = len(labels)
@@ -59,5 +60,7 @@ class ImageSampler:
             batches.append(
                 np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels[-1]))
             )
+            if progress:
+                progress(start + size)
         drawn_for = None if batch_labels[0] is None else np.concatenate(batch_labels)
         return np.concatenate(batches), drawn_for
