@@ -11,10 +11,17 @@ from kgen.networks import build_generator
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
 @pytest.mark.parametrize("num_classes", [None, 10])
-def test_generator_makes_images_in_range_and_discriminator_one_score(shape, num_classes):
-    generator = build_generator(shape, 16, base_filters=8, num_classes=num_classes)
+@pytest.mark.parametrize("dense", [0, 1], ids=["convolutional", "with-dense-layers"])
+def test_generator_makes_images_in_range_and_discriminator_one_score(shape, num_classes, dense):
+    generator = build_generator(
+        shape, 16, base_filters=8, num_classes=num_classes, mapping_layers=2 * dense
+    )
     critic = build_discriminator(
-        shape, base_filters=8, normalization="layer", num_classes=num_classes
+        shape,
+        base_filters=8,
+        normalization="layer",
+        num_classes=num_classes,
+        hidden_units=32 * dense,
     )
     z = np.random.default_rng(0).normal(size=(3, 16)).astype("float32")
     labels = np.array([0, 4, 9]) if num_classes else None
@@ -63,3 +70,35 @@ def test_a_conditional_discriminator_judges_the_label_against_the_image():
         - discriminator([images, np.ones(4, "int32")]).numpy()
     ).ravel()
     assert np.ptp(gap) > 1e-2 * np.abs(gap).max()
+
+
+def test_mapping_layers_and_the_hidden_layer_sit_where_they_are_asked_for():
+    generator = build_generator((28, 28, 1), 16, base_filters=8, mapping_layers=2, mapping_units=24)
+    dense = [layer for layer in generator.layers if isinstance(layer, keras.layers.Dense)]
+    assert [layer.units for layer in dense] == [24, 24, 7 * 7 * 16]  # then the projection
+    assert dense[0].kernel.shape == (16, 24)
+    plain = build_generator((28, 28, 1), 16, base_filters=8)
+    assert [type(layer) for layer in plain.layers if isinstance(layer, keras.layers.Dense)] == [
+        keras.layers.Dense
+    ]
+    for normalization, norm_type in (
+        ("batch", keras.layers.BatchNormalization),
+        ("layer", keras.layers.LayerNormalization),
+    ):
+        critic = build_discriminator(
+            (28, 28, 1), base_filters=8, normalization=normalization, hidden_units=32
+        )
+        dense = [layer for layer in critic.layers if isinstance(layer, keras.layers.Dense)]
+        assert [layer.units for layer in dense] == [32, 1]  # the hidden layer, then the score
+        after_hidden = critic.layers[critic.layers.index(dense[0]) + 1]
+        assert isinstance(after_hidden, norm_type)
+    spectral = build_discriminator(
+        (28, 28, 1), base_filters=8, normalization="none", spectral_norm=True, hidden_units=32
+    )
+    wrapped = [
+        layer.layer.units
+        for layer in spectral.layers
+        if isinstance(layer, keras.layers.SpectralNormalization)
+        and isinstance(layer.layer, keras.layers.Dense)
+    ]
+    assert wrapped == [32, 1]

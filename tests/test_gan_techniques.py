@@ -23,6 +23,9 @@ MODERN = dict(
     r1_weight=1.0,
     d_learning_rate=4e-4,
     g_learning_rate=1e-4,
+    mapping_layers=1,
+    mapping_units=16,
+    d_hidden_units=16,
 )
 
 

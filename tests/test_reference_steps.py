@@ -32,6 +32,7 @@ CASES = {
         },
     ),
     "gan-lazy-r1-2-steps": ("gan", {"r1_weight": 2.0, "r1_every": 2, "d_steps": 2}),
+    "gan-dense-layers": ("gan", {"mapping_layers": 2, "mapping_units": 16, "d_hidden_units": 16}),
     "wgan-gp": ("wgan-gp", {"d_steps": 2}),
     "wgan-clip": ("wgan-gp", {"d_steps": 2, "lipschitz": "clip"}),
     "wgan-gp-augment": ("wgan-gp", {"d_steps": 2, "augment": "translation,cutout"}),

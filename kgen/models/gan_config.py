@@ -31,6 +31,17 @@ class _AdversarialConfig(CheckedSettings):
         "Filters of the discriminator's first stage (and the generator's last); doubled per stage.",
         at_least(1),
     )
+    mapping_layers: int = setting(
+        0,
+        "Dense layers (batch norm, ReLU) that map z before the generator's projection.",
+        at_least(0),
+    )
+    mapping_units: int = setting(256, "Units of each --mapping-layers layer.", at_least(1))
+    d_hidden_units: int = setting(
+        0,
+        "Units of a dense layer between the discriminator's convolutions and its score; 0: none.",
+        at_least(0),
+    )
     ema_decay: float = setting(
         0.999,
         "Decay of the generator's weight average used for sampling and export.",
@@ -138,7 +149,12 @@ def _networks(config, dataset_info, normalization):
     num_classes = class_count(config.conditional, dataset_info)
     shape = dataset_info.image_shape
     generator = build_generator(
-        shape, config.latent_dim, base_filters=config.base_filters, num_classes=num_classes
+        shape,
+        config.latent_dim,
+        base_filters=config.base_filters,
+        num_classes=num_classes,
+        mapping_layers=config.mapping_layers,
+        mapping_units=config.mapping_units,
     )
     discriminator = build_discriminator(
         shape,
@@ -146,6 +162,7 @@ def _networks(config, dataset_info, normalization):
         normalization="none" if config.spectral_norm else normalization,
         num_classes=num_classes,
         spectral_norm=config.spectral_norm,
+        hidden_units=config.d_hidden_units,
     )
     return generator, discriminator, num_classes
 

@@ -20,8 +20,23 @@ from kgen.networks.common import label_input
 NORMALIZATIONS = ("batch", "layer", "none")
 
 
-def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=None):
-    """G(z[, y]): a functional model from z (and label) to an image in [-1, 1]."""
+def build_generator(
+    image_shape,
+    latent_dim,
+    *,
+    base_filters=64,
+    num_classes=None,
+    mapping_layers=0,
+    mapping_units=256,
+):
+    """G(z[, y]): a functional model from z (and label) to an image in [-1, 1].
+
+    `mapping_layers` dense layers of `mapping_units` (each with batch norm and ReLU) map z
+    before its projection to the first feature map. Without them that projection is linear,
+    so G must reach every mode of the data from one linear map of a Gaussian, and the images
+    between two modes (a 3 turning into an 8) are malformed; the nonlinear layers let G send
+    most of z's mass to the modes themselves.
+    """
     check_square(image_shape)
     size, channels = image_shape[0], image_shape[-1]
     steps = downsampling_steps(size)
@@ -29,9 +44,11 @@ def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=Non
     z = keras.Input(shape=(latent_dim,), name="z")
     label = label_input(num_classes)
     top_filters = base_filters * 2 ** (steps - 1)
-    x = layers.Dense(start * start * top_filters, use_bias=False)(
-        append_label(z, label, num_classes)
-    )
+    x = append_label(z, label, num_classes)
+    for _ in range(mapping_layers):
+        x = layers.Dense(mapping_units, use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+    x = layers.Dense(start * start * top_filters, use_bias=False)(x)
     x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
@@ -48,14 +65,22 @@ def build_generator(image_shape, latent_dim, *, base_filters=64, num_classes=Non
 
 
 def build_discriminator(
-    image_shape, *, base_filters=64, normalization="batch", num_classes=None, spectral_norm=False
+    image_shape,
+    *,
+    base_filters=64,
+    normalization="batch",
+    num_classes=None,
+    spectral_norm=False,
+    hidden_units=0,
 ):
     """D(x[, y]): a functional model from an image in [-1, 1] (and label) to one logit or
     critic score per image.
 
     `normalization` is "batch" (DCGAN), "layer" (per example over each feature map: what a
     WGAN-GP critic needs, since its penalty is per example and batch norm mixes examples)
-    or "none". The first convolution is never normalized, as in DCGAN.
+    or "none". The first convolution is never normalized, as in DCGAN. With `hidden_units`
+    > 0 a dense layer of that many units (normalized likewise, then LeakyReLU) reads the
+    flattened features before the score, as in InfoGAN's MNIST discriminator.
 
     A conditional D projects: its score is a dense score of the image's features plus the
     inner product of those features with a learned embedding of the label.
@@ -82,6 +107,13 @@ def build_discriminator(
             x = layers.LayerNormalization(axis=[1, 2, 3])(x)
         x = layers.LeakyReLU(0.2)(x)
     features = layers.Flatten()(x)
+    if hidden_units:
+        features = wrap(layers.Dense(hidden_units))(features)
+        if normalization == "batch":
+            features = layers.BatchNormalization(synchronized=True)(features)
+        elif normalization == "layer":
+            features = layers.LayerNormalization()(features)
+        features = layers.LeakyReLU(0.2)(features)
     # The wrapper casts its output to its input's dtype: float32 here too, as the score's.
     score = wrap(layers.Dense(1, dtype="float32", name="score"), dtype="float32")(features)
     if num_classes:
