@@ -98,6 +98,8 @@ def _bench_command(family):
             reference=reference,
             repeats=repeats,
             compare=compare and _comparison(compare),
+            # On stderr: --json's stdout carries the one JSON object only.
+            announce=lambda message: click.echo(message, err=True),
         )
         if as_json:
             click.echo(json.dumps(result, sort_keys=False))

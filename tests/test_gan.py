@@ -223,7 +223,9 @@ def test_a_short_run_moves_the_critic_the_way_its_objective_says(mnist_small):
     images = np.stack([example["image"].numpy() for example in dataset.take(64)])
     labels = np.zeros(len(images), "int32")
     for name, gap in (("gan", "d_real - d_fake"), ("wgan-gp", "wasserstein")):
-        model = _build(name, d_steps=1)
+        # The DCGAN generator (no mapping layers): with them G catches up within these 12
+        # steps, and the gap measures both players rather than the critic.
+        model = _build(name, d_steps=1, mapping_layers=0)
         z = model.draw_latent(64, seed=1)
 
         def score_gap(model=model, z=z):

@@ -232,12 +232,13 @@ def fitted_pixelcnn(tmp_path_factory):
         )
     assert result.exit_code == 0, result.output
     assert bench.exit_code == 0, bench.output
-    return folder, result.output, bench.output
+    return folder, result.output, bench
 
 
 def test_fit_pixelcnn_defaults_to_binarized_mnist_and_exports(fitted_pixelcnn):
     folder, output, _ = fitted_pixelcnn
     assert "saved_models/pixelcnn_binarized_mnist/1" in output
+    assert "Device: CPU" in output and "TensorFlow sees no GPU" in output
     assert "bits_per_dim" in output
     (run_dir,) = (folder / "runs").iterdir()
     assert json.loads((run_dir / "run.json").read_text())["model_config"]["variant"] == "gated"
@@ -277,7 +278,8 @@ def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, classifier, tmp_pat
 
 
 def test_bench_adds_the_naive_sampler(fitted_pixelcnn):
-    _, _, output = fitted_pixelcnn
-    result = json.loads(output[output.index("{") :])
+    _, _, bench = fitted_pixelcnn
+    result = json.loads(bench.stdout)  # stdout is the JSON alone
+    assert "Benchmarking pixelcnn on CPU" in bench.stderr  # where it runs, said first
     assert result["model"] == "pixelcnn" and result["sample_size"] == 2
     assert result["sample_images_per_s"] > result["sample_naive_images_per_s"] > 0

@@ -219,3 +219,24 @@ def test_op_determinism_follows_each_run_not_the_first_seeded_one():
     assert framework_config.is_op_determinism_enabled()
     _seed_everything(1, deterministic=False)  # a later run without --seed in the process
     assert not framework_config.is_op_determinism_enabled()
+
+
+def test_the_device_line_says_when_a_run_is_on_the_cpu_and_why(monkeypatch, two_replica_strategy):
+    import tensorflow as tf
+
+    from kgen.training import strategy
+
+    cpu = tf.distribute.OneDeviceStrategy("/cpu:0")
+    line = strategy.describe_devices(cpu)
+    assert line.startswith("CPU") and "1 replica;" in line
+    assert "TensorFlow sees no GPU" in line and "kgen[gpu]" in line
+    assert "2 replicas" in strategy.describe_devices(two_replica_strategy)
+    # A GPU TensorFlow can see, yet a CPU strategy: said as such.
+    listed = tf.config.list_physical_devices
+    monkeypatch.setattr(
+        tf.config,
+        "list_physical_devices",
+        lambda kind=None: ["GPU:0"] if kind == "GPU" else listed(kind),
+    )
+    monkeypatch.setattr(tf.config.experimental, "get_device_details", lambda gpu: {})
+    assert "a GPU is visible, but --strategy chose the CPU" in strategy.describe_devices(cpu)

@@ -7,13 +7,10 @@ end of the warm-up, so the figure is the steady-state speed training sees.
 
 import dataclasses
 import math
-import os
-import platform
 import statistics
 import time
 
 import keras
-import tensorflow as tf
 
 from kgen.data import training_stream
 from kgen.errors import ConfigError
@@ -22,16 +19,9 @@ from kgen.models import get_family
 from kgen.models.image_sampler import ImageSampler
 from kgen.training.build import build_model
 from kgen.training.build import load_data
+from kgen.training.strategy import describe_devices
+from kgen.training.strategy import device_name
 from kgen.training.strategy import make_strategy
-
-
-def device_name():
-    """The accelerator's name, or the CPU's with its core count."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        details = tf.config.experimental.get_device_details(gpus[0])
-        return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
 def _rate(images, seconds):
@@ -49,8 +39,10 @@ def benchmark(
     reference=False,
     repeats=None,
     compare=None,
+    announce=None,
 ):
-    """Measure one family; returns the JSON-ready dict (shared keys first).
+    """Measure one family; returns the JSON-ready dict (shared keys first). `announce`,
+    if given, hears which devices it runs on before anything is measured.
 
     With `reference`, the family's step is timed against its reference step
     (`kgen.models.reference_steps`) on the same networks, data and batch, in `repeats`
@@ -64,6 +56,8 @@ def benchmark(
         raise ConfigError("Pass --reference or --compare, not both: each is its own comparison.")
     family = get_family(family_name)
     strategy = make_strategy(train_config.strategy)
+    if announce:
+        announce(f"Benchmarking {family.name} on {describe_devices(strategy)}.")
     train_data, _, info = load_data(dataclasses.replace(train_config, eval_split="none"), family)
     batch = train_config.batch_size
     seed = 0 if train_config.seed is None else train_config.seed

@@ -32,6 +32,7 @@ from kgen.training.checkpoints import scratch_directory
 from kgen.training.config import TrainConfig
 from kgen.training.run_dir import RunDir
 from kgen.training.run_dir import open_run
+from kgen.training.strategy import describe_devices
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
 from kgen.training.strategy import worker_values
@@ -123,6 +124,7 @@ def fit(
     state, start_step = _restore(setup, run)
     _set_steps_per_execution(setup, run, start_step)
     if announce and chief:
+        announce(f"Device: {describe_devices(strategy)}.")
         announce(
             f"Resuming {run.path} from step {start_step}."
             if start_step

@@ -2,6 +2,7 @@
 
 import json
 import os
+import platform
 
 import tensorflow as tf
 
@@ -142,6 +143,28 @@ def default_steps_per_execution(strategy):
     """The `--steps-per-execution auto` target for the devices `strategy` trains on (see
     DEFAULT_STEPS_PER_EXECUTION)."""
     return DEFAULT_STEPS_PER_EXECUTION.get(_device_type(strategy), 1)
+
+
+def device_name():
+    """The accelerator's name, or the CPU's with its core count."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
+    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+
+
+def describe_devices(strategy):
+    """Where `strategy` trains, as `kgen fit` and `kgen bench` say before they start: the
+    device, the replicas and, on a CPU, why not a GPU, so that a GPU host that trains on
+    its CPU (TensorFlow's CPU-only build, or no CUDA libraries) does not go unnoticed."""
+    replicas = strategy.num_replicas_in_sync
+    text = f"{device_name()}, {replicas} replica{'s' if replicas > 1 else ''}"
+    if _device_type(strategy) != "CPU":
+        return text
+    if tf.config.list_physical_devices("GPU"):
+        return f"{text}; a GPU is visible, but --strategy chose the CPU"
+    return f"{text}; TensorFlow sees no GPU (on a CUDA host: pip install 'kgen[gpu]')"
 
 
 def _device_type(strategy):
