@@ -398,7 +398,9 @@ def test_label_accuracy_compares_samples_with_the_labels_they_were_drawn_for(
     def evaluate_with_samples(drawn_for):
         # "Samples" that are the real test images, drawn for the labels `drawn_for`.
         monkeypatch.setattr(
-            harness.ImageSampler, "images_and_labels", lambda self, num, seed: (images, drawn_for)
+            harness.ImageSampler,
+            "images_and_labels",
+            lambda self, num, seed, progress=None: (images, drawn_for),
         )
         return evaluate(model, test, info, metrics=["fid"], extractor=extractor)["metrics"]
 
@@ -412,7 +414,9 @@ def test_label_accuracy_compares_samples_with_the_labels_they_were_drawn_for(
     # An unconditional model has no labels to be true to.
     unconditional = family.build(family.config_class(latent_dim=8, base_filters=8), MNIST_INFO)
     monkeypatch.setattr(
-        harness.ImageSampler, "images_and_labels", lambda self, num, seed: (images, None)
+        harness.ImageSampler,
+        "images_and_labels",
+        lambda self, num, seed, progress=None: (images, None),
     )
     report = evaluate(unconditional, test, info, metrics=["fid"], extractor=extractor)
     assert "label_accuracy" not in report["metrics"]

@@ -95,7 +95,7 @@ def test_spectral_norm_brings_each_layers_largest_singular_value_to_one(name):
         layer.kernel.assign(layer.kernel * 7.0)
     assert all(_largest_singular_value(layer.kernel) > 1.5 for layer in wrapped)
     images, _ = _batch()
-    for _ in range(10):  # each training call is one power iteration, then W <- W / sigma
+    for _ in range(30):  # each training call is one power iteration, then W <- W / sigma
         model.discriminator(images * 2 - 1, training=True)
     for layer in wrapped:
         np.testing.assert_allclose(_largest_singular_value(layer.kernel), 1.0, rtol=2e-2)
