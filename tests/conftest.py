@@ -39,7 +39,7 @@ def _kgen_manual_dir(shared_data_dir):
 
 @pytest.fixture(scope="session", autouse=True)
 def _train_without_xla():
-    """The suite trains with XLA off, unlike `--jit-compile auto` on a CPU (on): XLA spends
+    """The suite trains with XLA off, as `--jit-compile auto` does on a CPU: XLA spends
     seconds compiling each model's step, which the suite's many short fits of small models
     would spend compiling rather than testing. Subprocesses and the CLI read
     KGEN_JIT_COMPILE; the Python API, the device table. tests/test_training.py tests the

@@ -195,7 +195,7 @@ def test_auto_jit_compile_is_on_for_one_device_and_off_under_distribution(
 
     from kgen.training import strategy
 
-    # The table as shipped (the suite's own fixture turns the CPU entry off).
+    # A device type whose entry is on (as GPU's is shipped), here on the CPU.
     monkeypatch.setitem(strategy.JIT_COMPILE_BY_DEVICE, "CPU", True)
     assert strategy.default_jit_compile(tf.distribute.OneDeviceStrategy("/cpu:0")) is True
     assert strategy.default_jit_compile(two_replica_strategy) is False

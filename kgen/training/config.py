@@ -58,7 +58,7 @@ class TrainConfig(CheckedSettings):
     )
     jit_compile: Literal["auto", "on", "off"] = setting(
         "auto",
-        "XLA compilation of the train step; auto = on for one device (CPU or GPU), off under "
+        "XLA compilation of the train step; auto = on for one GPU, off on a CPU and under "
         "distribution.",
         envvar="KGEN_JIT_COMPILE",
     )
