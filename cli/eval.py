@@ -182,12 +182,9 @@ def eval_command(
             announce=click.echo,
             **source,
         )
-    num_generated = num_samples or info.num_examples
-    bars = (
-        _ProgressBar(length=info.num_examples, label=f"Likelihood on {info.name}/{split}"),
-        _ProgressBar(length=num_generated, label=f"Sampling {num_generated} images"),
-    )
-    with bars[0], bars[1]:
+    likelihood_bar = _ProgressBar(f"Likelihood on {info.name}/{split}")
+    sampling_bar = _ProgressBar("Sampling {total} images")
+    with likelihood_bar, sampling_bar:
         report = evaluate(
             model,
             data,
@@ -199,8 +196,8 @@ def eval_command(
             batch_size=batch_size,
             importance_samples=importance_samples,
             jit_compile=jit_compile,
-            progress=bars[0].show,
-            sampling_progress=bars[1].show,
+            progress=lambda done: likelihood_bar.show(done, info.num_examples),
+            sampling_progress=sampling_bar.show,
         )
     report = {"model": model_path, "dataset": info.name, "split": split, **report}
     _print_table(report)
@@ -212,15 +209,17 @@ def eval_command(
 
 
 class _ProgressBar:
-    """A click progress bar (with its ETA) that appears at its first update: the passes of
+    """A click progress bar (with its ETA) that appears at its first update, with the
+    total that update gives (`{total}` in the label is replaced by it): the passes of
     `evaluate` run one after another, and a pass that does not run shows nothing."""
 
-    def __init__(self, **settings):
-        self.settings, self.bar = settings, None
+    def __init__(self, label):
+        self.label, self.bar = label, None
 
-    def show(self, done):
+    def show(self, done, total):
         if self.bar is None:
-            self.bar = click.progressbar(**self.settings).__enter__()
+            label = self.label.format(total=total)
+            self.bar = click.progressbar(length=total, label=label).__enter__()
         self.bar.update(done - self.bar.pos)
 
     def __enter__(self):

@@ -154,3 +154,14 @@ def test_python_config_rejects_values_that_are_not_numbers(settings):
     ((name, value),) = settings.items()
     with pytest.raises(ConfigError, match="--" + name.replace("_", "-")):
         VAEConfig(**settings)
+
+
+def test_a_record_older_than_a_setting_rebuilds_the_model_it_trained():
+    from kgen.models import get_family
+
+    config_class = get_family("gan").config_class
+    recorded = {"latent_dim": 16, "base_filters": 8}  # written before --mapping-layers existed
+    assert config_class.from_record(recorded).mapping_layers == 0
+    assert config_class.from_record({**recorded, "mapping_layers": 2}).mapping_layers == 2
+    assert config_class().mapping_layers == 2  # a new run gets today's default
+    assert config_class.from_record(recorded).mapping_units == 256  # no older value: default

@@ -59,7 +59,7 @@ def evaluate(
     ceiling}). `num_generated` defaults to the number of
     reference images; `jit_compile` is the --jit-compile setting of the sampler.
     `progress(done)` follows the likelihood pass (images scored so far),
-    `sampling_progress(done)` the sampling (images drawn so far).
+    `sampling_progress(done, total)` the sampling (images drawn so far, of how many).
     """
     report = {"metrics": {}, "seconds": {}}
     protocol = {

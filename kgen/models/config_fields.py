@@ -56,12 +56,19 @@ def unit_interval():
     return Range(min=0, max=1, max_open=True)
 
 
-def setting(default, help, range=None, **extra):
+_UNSET = object()
+
+
+def setting(default, help, range=None, recorded_before=_UNSET, **extra):
     """A dataclass field whose `help` documents it on the command line; `range` (a Range)
-    bounds a numeric setting; `extra` metadata (e.g. `envvar`) goes to its option too."""
+    bounds a numeric setting; `recorded_before` is the value that a run recorded before the
+    setting existed had (when it differs from `default`, see `CheckedSettings.from_record`);
+    `extra` metadata (e.g. `envvar`) goes to its option too."""
     metadata = {"help": help, **extra}
     if range is not None:
         metadata["range"] = range
+    if recorded_before is not _UNSET:
+        metadata["recorded_before"] = recorded_before
     return dataclasses.field(default=default, metadata=metadata)
 
 
@@ -144,6 +151,18 @@ class CheckedSettings:
 
     def __post_init__(self):
         check_settings(self)
+
+    @classmethod
+    def from_record(cls, record):
+        """The settings a run recorded (a dict of field values), each setting the record
+        predates taking its `recorded_before` value: an older run then rebuilds the model
+        it trained, not today's default."""
+        older = {
+            field.name: field.metadata["recorded_before"]
+            for field in dataclasses.fields(cls)
+            if "recorded_before" in field.metadata and field.name not in record
+        }
+        return cls(**older, **record)
 
 
 def class_count(conditional, dataset_info):

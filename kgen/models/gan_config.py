@@ -36,6 +36,7 @@ class _AdversarialConfig(CheckedSettings):
         "Dense layers (batch norm, ReLU) that map z before the generator's projection; 0: "
         "none (z is projected linearly, as in DCGAN).",
         at_least(0),
+        recorded_before=0,
     )
     mapping_units: int = setting(256, "Units of each --mapping-layers layer.", at_least(1))
     d_hidden_units: int = setting(

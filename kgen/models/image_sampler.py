@@ -45,8 +45,8 @@ class ImageSampler:
 
     def images_and_labels(self, num, seed, labels=None, progress=None):
         """(images, the labels they were drawn for) as `__call__` draws them; the labels
-        are None for an unconditional model. `progress(done)`, if given, is called with
-        the number of images drawn so far after each batch."""
+        are None for an unconditional model. `progress(done, total)`, if given, is called
+        after each batch with the number of images drawn so far and the number to draw."""
         if labels is not None:
             labels = np.asarray(labels, np.int32)
             num = len(labels)
@@ -61,6 +61,6 @@ class ImageSampler:
                 np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels[-1]))
             )
             if progress:
-                progress(start + size)
+                progress(start + size, num)
         drawn_for = None if batch_labels[0] is None else np.concatenate(batch_labels)
         return np.concatenate(batches), drawn_for

@@ -20,6 +20,21 @@ from kgen.networks.common import label_input
 NORMALIZATIONS = ("batch", "layer", "none")
 
 
+def _batch_norm_relu(x):
+    """The generator's activation: synchronized batch norm, then ReLU."""
+    return layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+
+
+def _normalized(x, normalization):
+    """`x` through the discriminator's `normalization`: synchronized batch norm, layer norm
+    over each example's every axis (a feature map's or a dense layer's), or nothing."""
+    if normalization == "batch":
+        return layers.BatchNormalization(synchronized=True)(x)
+    if normalization == "layer":
+        return layers.LayerNormalization(axis=list(range(1, len(x.shape))))(x)
+    return x
+
+
 def build_generator(
     image_shape,
     latent_dim,
@@ -47,15 +62,15 @@ def build_generator(
     x = append_label(z, label, num_classes)
     for _ in range(mapping_layers):
         x = layers.Dense(mapping_units, use_bias=False)(x)
-        x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+        x = _batch_norm_relu(x)
     x = layers.Dense(start * start * top_filters, use_bias=False)(x)
-    x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+    x = _batch_norm_relu(x)
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
         x = layers.Conv2DTranspose(
             base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False
         )(x)
-        x = layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+        x = _batch_norm_relu(x)
     # The last upsampling gives the image itself; float32 so that tanh is never rounded.
     image = layers.Conv2DTranspose(
         channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image"
@@ -101,19 +116,13 @@ def build_discriminator(
     x = image
     for stage in range(downsampling_steps(image_shape[0])):
         x = wrap(layers.Conv2D(base_filters * 2**stage, 4, strides=2, padding="same"))(x)
-        if stage > 0 and normalization == "batch":
-            x = layers.BatchNormalization(synchronized=True)(x)
-        elif stage > 0 and normalization == "layer":
-            x = layers.LayerNormalization(axis=[1, 2, 3])(x)
+        if stage > 0:  # the first convolution is never normalized
+            x = _normalized(x, normalization)
         x = layers.LeakyReLU(0.2)(x)
     features = layers.Flatten()(x)
     if hidden_units:
         features = wrap(layers.Dense(hidden_units))(features)
-        if normalization == "batch":
-            features = layers.BatchNormalization(synchronized=True)(features)
-        elif normalization == "layer":
-            features = layers.LayerNormalization()(features)
-        features = layers.LeakyReLU(0.2)(features)
+        features = layers.LeakyReLU(0.2)(_normalized(features, normalization))
     # The wrapper casts its output to its input's dtype: float32 here too, as the score's.
     score = wrap(layers.Dense(1, dtype="float32", name="score"), dtype="float32")(features)
     if num_classes:

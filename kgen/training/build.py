@@ -153,7 +153,7 @@ def model_from_run(run_dir):
     run = RunDir.load(run_dir)
     record = run.record
     family = get_family(record["family"])
-    model_config = family.config_class(**record["model_config"])
+    model_config = family.config_class.from_record(record["model_config"])
     info = DatasetInfo(
         **{**record["dataset"], "image_shape": tuple(record["dataset"]["image_shape"])}
     )

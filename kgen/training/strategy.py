@@ -153,6 +153,10 @@ def device_name():
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
         return f"{len(gpus)}x {details.get('device_name', 'GPU')}"
+    return _cpu_name()
+
+
+def _cpu_name():
     return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
 
 
@@ -161,8 +165,10 @@ def describe_devices(strategy):
     device, the replicas and, on a CPU, why not a GPU, so that a GPU host that trains on
     its CPU (TensorFlow's CPU-only build, or no CUDA libraries) does not go unnoticed."""
     replicas = strategy.num_replicas_in_sync
-    text = f"{device_name()}, {replicas} replica{'s' if replicas > 1 else ''}"
-    if _device_type(strategy) != "CPU":
+    on_cpu = _device_type(strategy) == "CPU"
+    name = _cpu_name() if on_cpu else device_name()  # not the idle GPU's name
+    text = f"{name}, {replicas} replica{'s' if replicas > 1 else ''}"
+    if not on_cpu:
         return text
     if tf.config.list_physical_devices("GPU"):
         return f"{text}; a GPU is visible, but --strategy chose the CPU"
