@@ -3,9 +3,13 @@ per test process (pytest-xdist runs one per core)."""
 
 from __future__ import annotations
 
+import functools
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
+import requests
 import tensorflow as tf
 
 # Two logical CPU devices, so distribution tests can compare 1 and 2 replicas in one process.
@@ -15,25 +19,116 @@ tf.config.set_logical_device_configuration(
     [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()],
 )
 
-# The raw files live beside the repo, in ../shared/data/{mnist,binarized_mnist}; never copied in.
+# Tests marked `real_data` read real MNIST and binarized MNIST through TFDS. They prepare it
+# from a folder of the raw files when one is given (KGEN_TEST_DATA, else ../shared/data beside
+# the repository where it exists) and otherwise let TFDS download them; with neither, they skip
+# with the reason, or fail when KGEN_REQUIRE_REAL_DATA=1 (.ci/run sets it, so CI runs them all).
+REAL_DATASETS = ("mnist", "binarized_mnist")
+REAL_DATA_FIXTURES = {"mnist_small", "classifier", "raw_data_dir"}
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
+REAL_DATA_HOWTO = (
+    "to run them, set KGEN_TEST_DATA=DIR where DIR holds mnist/ (train-images-idx3-ubyte.gz, "
+    "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) and "
+    "binarized_mnist/ (binarized_mnist_train.amat, binarized_mnist_valid.amat, "
+    "binarized_mnist_test.amat), or go online so TFDS can download them; see README, Tests"
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "real_data: reads real MNIST / binarized MNIST (raw folder or TFDS download); "
+        "skipped with the reason when neither is available",
+    )
+
+
+def _raw_data_folder() -> Path | None:
+    """The folder of raw files the tests prepare TFDS from, or None to download."""
+    given = os.environ.get("KGEN_TEST_DATA")
+    if given:
+        return Path(given).expanduser().resolve()
+    return SHARED_DATA_DIR if SHARED_DATA_DIR.is_dir() else None
+
+
+@functools.cache
+def _real_data_unavailable() -> str | None:
+    """Why the real-data tests cannot run here, or None when they can."""
+    import tensorflow_datasets as tfds
+
+    from kgen.data.tfds_source import expected_files
+    from kgen.data.tfds_source import resolve_manual_dir
+
+    folder = _raw_data_folder()
+    with tempfile.TemporaryDirectory() as scratch:
+        builders = [tfds.builder(name, data_dir=scratch) for name in REAL_DATASETS]
+        if folder is not None:
+            missing = [
+                f"{name}/{file}"
+                for name, builder in zip(REAL_DATASETS, builders)
+                for file, _ in expected_files(builder)
+                if not (resolve_manual_dir(folder, name) / file).is_file()
+            ]
+            if missing:
+                return f"raw data folder {folder} lacks {', '.join(missing)}; {REAL_DATA_HOWTO}"
+            return None
+        # No folder: TFDS will download. One short request per dataset, through the same
+        # proxies TFDS would use, tells whether that can work before any test waits on it.
+        for name, builder in zip(REAL_DATASETS, builders):
+            url = expected_files(builder)[0][1]
+            try:
+                requests.head(url, timeout=10, allow_redirects=False).close()
+            except requests.exceptions.RequestException as error:
+                return (
+                    f"no raw data folder (KGEN_TEST_DATA unset, no {SHARED_DATA_DIR}) and TFDS "
+                    f"cannot download {name} ({type(error).__name__}); {REAL_DATA_HOWTO}"
+                )
+    return None
+
+
+def pytest_collection_modifyitems(items):
+    """Tests that use a fixture built from real MNIST need real data too."""
+    for item in items:
+        if REAL_DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real_data)
+
+
+def pytest_runtest_setup(item):
+    if item.get_closest_marker("real_data") is None:
+        return
+    reason = _real_data_unavailable()
+    if reason is not None:
+        _skip_or_fail(reason)
+
+
+def _skip_or_fail(reason: str):
+    if os.environ.get("KGEN_REQUIRE_REAL_DATA") == "1":
+        pytest.fail(f"KGEN_REQUIRE_REAL_DATA=1 and real MNIST is unavailable: {reason}")
+    pytest.skip(f"real MNIST unavailable: {reason}")
 
 
 @pytest.fixture(scope="session")
-def shared_data_dir() -> Path:
-    """Root of the raw dataset files (one sub-folder per TFDS dataset)."""
-    assert SHARED_DATA_DIR.is_dir(), (
-        f"raw data folder {SHARED_DATA_DIR} is missing; it must hold mnist/ and "
-        "binarized_mnist/ with the TFDS raw files"
-    )
-    return SHARED_DATA_DIR
+def raw_data_dir() -> Path:
+    """Root of the raw dataset files (one sub-folder per TFDS dataset), for tests that read
+    the raw files themselves; skips (or fails, see above) when the tests download instead."""
+    folder = _raw_data_folder()
+    if folder is None:
+        _skip_or_fail(f"this test reads the raw files themselves; {REAL_DATA_HOWTO}")
+    reason = _real_data_unavailable()
+    if reason is not None:
+        _skip_or_fail(reason)
+    return folder
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _kgen_manual_dir(shared_data_dir):
-    """Points KGEN_MANUAL_DIR at the shared raw files for the whole session (no internet here)."""
+def _kgen_manual_dir():
+    """Points KGEN_MANUAL_DIR at the raw files for the whole session, or clears it so that
+    TFDS downloads (a user's own KGEN_MANUAL_DIR must not decide what the tests read)."""
+    folder = _raw_data_folder()
     with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("KGEN_MANUAL_DIR", str(shared_data_dir))
+        if folder is None:
+            patch.delenv("KGEN_MANUAL_DIR", raising=False)
+        else:
+            patch.setenv("KGEN_MANUAL_DIR", str(folder))
         yield
 
 

@@ -102,8 +102,13 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError("kgen serve exited:\n" + "".join(self.output))
+            # trust_env=False here and below: the server is on 127.0.0.1, which a proxy
+            # from the environment (HTTP_PROXY without NO_PROXY) must not be asked for.
             with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(self.url + "/v2/health/ready", timeout=5).status_code == 200:
+                if (
+                    httpx.get(self.url + "/v2/health/ready", timeout=5, trust_env=False).status_code
+                    == 200
+                ):
                     return
             time.sleep(0.2)
         raise RuntimeError("kgen serve was not ready in time:\n" + "".join(self.output))
@@ -130,12 +135,12 @@ class ServerProcess:
 def post(url, body, timeout=60, **kwargs):
     """POST a JSON-able body (or raw bytes); (status, parsed JSON or text, response)."""
     content = body if isinstance(body, (bytes, str)) else json.dumps(body)
-    response = httpx.post(url, content=content, timeout=timeout, **kwargs)
+    response = httpx.post(url, content=content, timeout=timeout, trust_env=False, **kwargs)
     return response.status_code, _parsed(response), response
 
 
 def get(url, timeout=30):
-    response = httpx.get(url, timeout=timeout)
+    response = httpx.get(url, timeout=timeout, trust_env=False)
     return response.status_code, _parsed(response), response
 
 

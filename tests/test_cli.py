@@ -187,6 +187,38 @@ def test_eval_reports_elbo_and_iwae_in_nats_and_bits(fitted, tfds_data_dir, monk
     assert "negative_elbo" in result.output and "bits/dim" in result.output
 
 
+@pytest.mark.parametrize("protocol, importance_samples", [(None, 100), ("full", 1000)])
+def test_eval_protocol_sizes_the_iwae_bound(
+    fitted, tfds_data_dir, monkeypatch, protocol, importance_samples
+):
+    import json
+
+    from kgen.evaluation import PROTOCOLS
+
+    folder, _ = fitted
+    monkeypatch.chdir(folder)
+    (run_dir,) = (folder / "runs").iterdir()
+    out = folder / f"eval-{protocol}.json"
+    chosen = ["--protocol", protocol] if protocol else []
+    args = ["--metrics", "nll", "--limit", 4, "--data-dir", tfds_data_dir, "--json", out]
+    result = invoke("eval", run_dir, *chosen, *args)
+    assert result.exit_code == 0, result.output
+    protocol = protocol or "quick"
+    report = json.loads(out.read_text())
+    assert report["protocol"]["name"] == protocol
+    assert report["protocol"]["likelihood"]["importance_samples"] == importance_samples
+    assert PROTOCOLS[protocol]["importance_samples"] == importance_samples
+    assert (
+        f"Evaluating by the {protocol} protocol: likelihood of 4 mnist/test images "
+        f"({importance_samples} importance samples each)."
+    ) in result.output
+    # The CLI offers exactly the protocols the library defines.
+    from cli.eval import eval_command
+
+    (option,) = [o for o in eval_command.params if o.name == "protocol"]
+    assert list(option.type.choices) == list(PROTOCOLS)
+
+
 def test_eval_of_a_saved_model_needs_a_dataset(fitted):
     folder, _ = fitted
     assert_clean_error(invoke("eval", folder / "saved_models" / "vae_mnist"), "--dataset")

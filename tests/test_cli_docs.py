@@ -199,3 +199,21 @@ def test_getting_started_lists_exactly_the_options_a_resumed_run_may_change():
     sentence = text.split("the training options except", 1)[1].split("The dataset", 1)[0]
     documented = {flag[2:].replace("-", "_") for flag in FLAG.findall(sentence)}
     assert documented == set(_NOT_IDENTITY)
+
+
+def _cpu_table(text):
+    """The rows of the "What to expect on a CPU" table in a page."""
+    section = text.split("What to expect on a CPU\n", 1)[1]
+    rows = section.split("\n|", 1)[1].split("\n\n", 1)[0]
+    return ["|" + row if not row.startswith("|") else row for row in rows.splitlines()]
+
+
+def test_the_cpu_table_times_every_quickstart_command_in_both_pages():
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text()
+    table = _cpu_table(readme)
+    assert table == _cpu_table((root / "docs" / "getting-started.md").read_text())
+    quickstart = readme.split("## Quickstart", 1)[1].split("```", 2)[1]
+    commands = [line.split(" #")[0].strip() for line in quickstart.splitlines()]
+    timed = [row.split("|")[1].strip().strip("`") for row in table[2:]]
+    assert [command for command in commands if command] == timed

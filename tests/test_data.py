@@ -43,11 +43,11 @@ def _write_png(path, array):
     Image.fromarray(array).save(path)
 
 
-def _raw_mnist_train(shared_data_dir):
+def _raw_mnist_train(raw_data_dir):
     """{image bytes: label} straight from the idx files, to check TFDS gave us the real data."""
-    with gzip.open(shared_data_dir / "mnist" / "train-images-idx3-ubyte.gz") as f:
+    with gzip.open(raw_data_dir / "mnist" / "train-images-idx3-ubyte.gz") as f:
         images = np.frombuffer(f.read(), np.uint8, offset=16).reshape(-1, 28, 28, 1)
-    with gzip.open(shared_data_dir / "mnist" / "train-labels-idx1-ubyte.gz") as f:
+    with gzip.open(raw_data_dir / "mnist" / "train-labels-idx1-ubyte.gz") as f:
         labels = np.frombuffer(f.read(), np.uint8, offset=8)
     return {image.tobytes(): int(label) for image, label in zip(images, labels)}
 
@@ -55,7 +55,7 @@ def _raw_mnist_train(shared_data_dir):
 # --- TFDS --------------------------------------------------------------------------------
 
 
-def test_mnist_loads_from_shared_raw_files(mnist_small, shared_data_dir):
+def test_mnist_loads_from_shared_raw_files(mnist_small, raw_data_dir):
     dataset, info = mnist_small
     assert info == DatasetInfo(
         name="mnist", image_shape=(28, 28, 1), num_classes=10, num_examples=256, split="train"
@@ -67,7 +67,7 @@ def test_mnist_loads_from_shared_raw_files(mnist_small, shared_data_dir):
     assert images.min() == 0.0 and images.max() == 1.0
     assert set(labels) <= set(range(10)) and len(set(labels)) == 10
     # Every (image, label) pair is one of the raw file's pairs, scaled by 1/255.
-    raw = _raw_mnist_train(shared_data_dir)
+    raw = _raw_mnist_train(raw_data_dir)
     for image, label in zip(images, labels):
         assert raw[np.round(image * 255).astype(np.uint8).tobytes()] == label
 
@@ -92,6 +92,7 @@ def test_unknown_tfds_split_lists_available(mnist_small, tfds_data_dir):
         load_source("mnist", "validation", data_dir=tfds_data_dir)
 
 
+@pytest.mark.real_data
 def test_binarized_mnist_values_are_exactly_0_and_1(tmp_path, monkeypatch, capfd):
     # Full preparation parses 110 MB of text (~20 s on 2 cores); 64 examples per split go
     # through the same load_source -> KGEN_MANUAL_DIR/binarized_mnist -> TFDS path in ~4 s.
@@ -139,7 +140,7 @@ def test_missing_manual_files_name_the_files(tmp_path):
 def test_failed_download_becomes_dataerror(tmp_path, monkeypatch):
     # Without a manual dir kgen lets TFDS download; a real offline attempt retries for minutes,
     # so the network failure is simulated.
-    monkeypatch.delenv("KGEN_MANUAL_DIR")
+    monkeypatch.delenv("KGEN_MANUAL_DIR", raising=False)
 
     def offline(self, **kwargs):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")

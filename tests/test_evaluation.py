@@ -68,6 +68,7 @@ def test_fid_of_real_train_vs_test_is_small_and_against_noise_large(classifier, 
     assert noise["recall"] < 0.05
 
 
+@pytest.mark.real_data
 def test_domain_classifier_is_trained_once_and_cached(tfds_data_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("KGEN_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr("kgen.workflows.classifiers.CLASSIFIER_EPOCHS", 1)
@@ -292,12 +293,19 @@ def test_eval_of_a_vae_run_reports_likelihood_and_sample_quality_with_protocol(
     assert protocol["num_generated"] == 150 and protocol["num_reference"] == 200
     assert protocol["reference_split"] == "test" and protocol["seed"] == 0
     assert protocol["likelihood"] == {"num_images": 200, "importance_samples": 4}
+    assert protocol["name"] == "quick"
     assert protocol["feature_extractor"]["name"] == "domain_classifier"
     assert 0.5 < protocol["feature_extractor"]["test_accuracy"] <= 1
     for name in ("iwae_nll", "fid", "kid", "precision"):
         assert name in result.output
-    # Both long passes show a progress bar, in the order they run.
+    # It says what it will compute before it starts; both long passes then show a
+    # progress bar, in the order they run.
+    plan = result.output.index(
+        "Evaluating by the quick protocol: likelihood of 200 mnist/test images (4 importance "
+        "samples each); fid, kid, precision, recall of 150 samples against them."
+    )
     likelihood_bar = result.output.index("Likelihood on mnist/test")
+    assert plan < likelihood_bar
     assert result.output.index("Sampling 150 images") > likelihood_bar
     # The same command gives the same figures.
     first = metrics

@@ -235,10 +235,12 @@ def fitted_pixelcnn(tmp_path_factory):
     return folder, result.output, bench
 
 
+@pytest.mark.real_data
 def test_fit_pixelcnn_defaults_to_binarized_mnist_and_exports(fitted_pixelcnn):
     folder, output, _ = fitted_pixelcnn
     assert "saved_models/pixelcnn_binarized_mnist/1" in output
     assert "Device: CPU" in output and "TensorFlow sees no GPU" in output
+    assert "Plan: 1 epoch of " in output and "A time estimate follows the first steps." in output
     assert "bits_per_dim" in output
     (run_dir,) = (folder / "runs").iterdir()
     assert json.loads((run_dir / "run.json").read_text())["model_config"]["variant"] == "gated"
@@ -277,6 +279,7 @@ def test_sample_and_eval_work_on_the_export(fitted_pixelcnn, classifier, tmp_pat
     assert nll["bits_per_dim"] == pytest.approx(nll["nats"] / (784 * math.log(2)), rel=1e-4)
 
 
+@pytest.mark.real_data
 def test_bench_adds_the_naive_sampler(fitted_pixelcnn):
     _, _, bench = fitted_pixelcnn
     result = json.loads(bench.stdout)  # stdout is the JSON alone

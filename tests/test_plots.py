@@ -317,6 +317,7 @@ def _events(run, split):
                 yield event.step, value
 
 
+@pytest.mark.real_data
 def test_curves_read_the_scalars_the_run_wrote(run_dir):
     scalars = read_scalars(str(run_dir))
     assert set(scalars) == {"loss", "kl", "reconstruction"}
@@ -332,6 +333,7 @@ def test_curves_read_the_scalars_the_run_wrote(run_dir):
     assert steps["loss"]["train"][0] == (1, 2)  # 64 images / 32 a batch, every step logged
 
 
+@pytest.mark.real_data
 def test_tensorboard_logs_the_batch_plots_each_epoch(run_dir):
     plots = {v.tag: v for _, v in _events(run_dir, "train") if v.tag.startswith("plots/")}
     assert set(plots) == PLOT_TAGS
@@ -341,6 +343,7 @@ def test_tensorboard_logs_the_batch_plots_each_epoch(run_dir):
         assert image.shape == (int(height), int(width), 3) and image.std() > 0
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("kind_name", list(PLOT_KINDS))
 def test_plot_command_draws_every_kind_of_the_run(kind_name, run_dir, tfds_data_dir, tmp_path):
     out = tmp_path / "plot.png"
@@ -362,6 +365,7 @@ def test_plot_command_draws_every_kind_of_the_run(kind_name, run_dir, tfds_data_
     read_png(out)
 
 
+@pytest.mark.real_data
 def test_plot_command_on_a_saved_model_needs_a_dataset(run_dir, tmp_path):
     result = invoke(
         "plot", "reconstructions", run_dir.parent.parent / "export", "--out", tmp_path / "r.png"

@@ -121,8 +121,9 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(
         timeout=600,
     )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
-    device, resuming = resumed.stdout.splitlines()[:2]  # both said before training
+    device, resuming, plan = resumed.stdout.splitlines()[:3]  # all said before training
     assert device.startswith("Device: ") and f"from step {killed_at}." in resuming
+    assert plan.startswith("Plan: ") and f"; {64 - killed_at} steps to go." in plan
     assert len(list((interrupted / "runs").iterdir())) == 1  # the same run, not a new one
     assert _latest_step(checkpoints) == 64
 

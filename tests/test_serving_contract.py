@@ -381,7 +381,9 @@ def test_bad_request(server, method, path, body, headers, status, message):
 
     content = None if body is None else body if isinstance(body, bytes) else json.dumps(body)
     url = f"{server.url}/v1/models/{path}" if path else f"{server.url}/v1/models"
-    response = httpx.request(method, url, content=content, headers=headers, timeout=60)
+    response = httpx.request(
+        method, url, content=content, headers=headers, timeout=60, trust_env=False
+    )
     assert response.status_code == status, response.text
     error = response.json()["error"]
     if message.startswith("~"):

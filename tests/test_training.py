@@ -99,11 +99,14 @@ def test_epochs_default_to_the_familys_and_a_given_number_is_kept():
     for family in families().values():
         resolved = checked_train_config(TrainConfig(), family)
         assert resolved.epochs == family.default_epochs and resolved.dataset
-    wgan_gp = get_family("wgan-gp")
-    assert wgan_gp.default_epochs < get_family("gan").default_epochs  # sized for a CPU
+    wgan_gp, pixelcnn = get_family("wgan-gp"), get_family("pixelcnn")
+    # Sized for a CPU: the slower steps train for fewer epochs.
+    assert wgan_gp.default_epochs < get_family("gan").default_epochs
+    assert pixelcnn.default_epochs < get_family("vae").default_epochs
     assert checked_train_config(TrainConfig(epochs=7), wgan_gp).epochs == 7
     help_text = " ".join(invoke("fit", "wgan-gp", "--help").output.split())
-    assert re.search(r"--epochs [^\[]*\[default: \(?10; wgan-gp: 2\b", help_text), help_text
+    expected = r"--epochs [^\[]*\[default: \(?10; pixelcnn: 3; wgan-gp: 2\b"
+    assert re.search(expected, help_text), help_text
 
 
 def test_multi_worker_needs_a_seed():

@@ -4,8 +4,10 @@ precision/recall) over a dataset split, by one protocol for every family."""
 from kgen.evaluation.features import ClassifierFeatures
 from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import cached_domain_classifier
+from kgen.evaluation.harness import PROTOCOLS
 from kgen.evaluation.harness import evaluate
 from kgen.evaluation.harness import log_to_tensorboard
+from kgen.evaluation.harness import resolve_importance_samples
 from kgen.evaluation.harness import resolve_metrics
 from kgen.evaluation.likelihood import evaluate_likelihood
 from kgen.evaluation.loading import load_model

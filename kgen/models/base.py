@@ -86,6 +86,10 @@ class GenerativeModel(KgenModel):
         `sample_seeds` (families add theirs to these)."""
         return {"sample": self.sample_endpoint(), "sample_seeds": self.sample_seeds_endpoint()}
 
+    # Whether the likelihood figures are estimated by sampling (importance samples per image,
+    # as the VAE's IWAE bound) rather than computed exactly.
+    sampled_likelihood = False
+
     # Name of the likelihood the family scores images with ("bernoulli", ...), or None.
     likelihood_name = None
 

@@ -35,6 +35,7 @@ class VAE(GenerativeModel):
 
     serving_default = "decode"
     sublayer_arguments = ("encoder", "decoder")
+    sampled_likelihood = True  # the IWAE bound draws importance samples per image
 
     def __init__(
         self,

@@ -294,7 +294,12 @@ class _ChildServer:
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             try:
-                if httpx.get(f"{self.url}/v2/health/ready", timeout=5).status_code == 200:
+                # The server is on 127.0.0.1: a proxy from the environment must not
+                # be asked for it (trust_env=False), as http.client in _drive never does.
+                if (
+                    httpx.get(f"{self.url}/v2/health/ready", timeout=5, trust_env=False).status_code
+                    == 200
+                ):
                     return self
             except httpx.HTTPError:
                 pass
@@ -321,7 +326,9 @@ class _ChildServer:
     def totals(self):
         """(seconds in model calls, rows they returned, seconds in JSON) so far, from the
         server's metrics."""
-        text = httpx.get(f"{self.url}/monitoring/prometheus/metrics", timeout=30).text
+        text = httpx.get(
+            f"{self.url}/monitoring/prometheus/metrics", timeout=30, trust_env=False
+        ).text
         return (
             _metric(text, "kgen_serve_model_call_seconds_total", self.model),
             _metric(text, "kgen_serve_model_call_rows_total", self.model),

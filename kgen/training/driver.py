@@ -37,6 +37,7 @@ from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
 from kgen.training.strategy import worker_values
 from kgen.training.tensorboard import TensorBoardLogger
+from kgen.training.time_estimate import TimeEstimateCallback
 
 SUMMARY_IMAGES = 32  # images in each TensorBoard grid
 
@@ -130,6 +131,8 @@ def fit(
             if start_step
             else f"Training in {run.path}."
         )
+        announce(_plan(setup, start_step))
+        extras = [*extras, TimeEstimateCallback(announce, state.step, _total_steps(setup))]
     checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
     logger = _tensorboard_logger(setup, run, state) if chief else None
     metrics = _fit_from(setup, start_step, _callbacks(checkpoints, extras, logger), verbose)
@@ -143,6 +146,26 @@ def fit(
         metrics=metrics,
         dataset_info=info,
         chief=chief,
+    )
+
+
+def _total_steps(setup):
+    return setup.train_config.epochs * steps_per_epoch(
+        setup.info.num_examples, setup.train_config.batch_size
+    )
+
+
+def _plan(setup, start_step):
+    """One line saying what `fit` is about to do; the time follows its first steps."""
+    config, info = setup.train_config, setup.info
+    per_epoch = steps_per_epoch(info.num_examples, config.batch_size)
+    validation = ", validating after each" if setup.eval_data is not None else ""
+    left = max(_total_steps(setup) - start_step, 0)
+    epochs = f"{config.epochs} epoch{'s' * (config.epochs != 1)}"
+    return (
+        f"Plan: {epochs} of {per_epoch:,} steps (batches of {config.batch_size} "
+        f"from {info.num_examples:,} {info.name}/{info.split} images){validation}; "
+        f"{left:,} steps to go. A time estimate follows the first steps."
     )
 
 

@@ -157,7 +157,22 @@ def device_name():
 
 
 def _cpu_name():
-    return f"CPU {platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    return (
+        f"CPU {_cpu_model() or platform.processor() or platform.machine()} ({os.cpu_count()} cores)"
+    )
+
+
+def _cpu_model():
+    """The CPU's model name from /proc/cpuinfo (Linux), e.g. "AMD EPYC"; None elsewhere.
+    `platform.processor()` gives only the architecture there ("x86_64")."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip() or None
+    except OSError:
+        pass
+    return None
 
 
 def describe_devices(strategy):

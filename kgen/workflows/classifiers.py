@@ -138,7 +138,8 @@ def _train_domain_classifier(
     # disable_op_determinism is the counterpart of enable_op_determinism in the same module.
     deterministic = tf_config.is_op_determinism_enabled()
     try:
-        result = fit("classifier", ClassifierConfig(), train_config, verbose=1)
+        # Told `announce`, it says its device, plan and time estimate as `kgen fit` does.
+        result = fit("classifier", ClassifierConfig(), train_config, verbose=1, announce=announce)
     finally:
         if not deterministic:
             tf_config.disable_op_determinism()
