@@ -12,6 +12,9 @@ from kgen.distributions import gaussian_kl_to_standard_normal
 from kgen.distributions import gaussian_log_prob
 from kgen.distributions import get_likelihood
 
+# Backend-agnostic: also run under JAX by tests/test_backends.py.
+pytestmark = pytest.mark.backends
+
 
 def test_kl_closed_form_matches_monte_carlo():
     rng = np.random.default_rng(0)

@@ -8,6 +8,11 @@ from kgen.errors import ConfigError
 from kgen.networks import build_discriminator
 from kgen.networks import build_generator
 
+# Backend-agnostic: also run under JAX by tests/test_backends.py.
+pytestmark = pytest.mark.backends
+
+to_numpy = keras.ops.convert_to_numpy
+
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3), (64, 64, 3)])
 @pytest.mark.parametrize("num_classes", [None, 10])
@@ -25,7 +30,7 @@ def test_generator_makes_images_in_range_and_discriminator_one_score(shape, num_
     )
     z = np.random.default_rng(0).normal(size=(3, 16)).astype("float32")
     labels = np.array([0, 4, 9]) if num_classes else None
-    images = generator([z, labels] if num_classes else z).numpy()
+    images = to_numpy(generator([z, labels] if num_classes else z))
     assert images.shape == (3,) + shape and images.dtype == np.float32
     assert np.abs(images).max() <= 1.0
     scores = critic([images, labels] if num_classes else images)
@@ -36,8 +41,8 @@ def test_layer_normalized_critic_scores_each_image_alone():
     # The gradient penalty is per example, so no example may change another one's score.
     critic = build_discriminator((28, 28, 1), base_filters=8, normalization="layer")
     images = np.random.default_rng(1).uniform(-1, 1, size=(4, 28, 28, 1)).astype("float32")
-    alone = critic(images[:1], training=True).numpy()
-    together = critic(images, training=True).numpy()[:1]
+    alone = to_numpy(critic(images[:1], training=True))
+    together = to_numpy(critic(images, training=True))[:1]
     np.testing.assert_allclose(alone, together, rtol=1e-5, atol=1e-6)
     assert not any(isinstance(layer, keras.layers.BatchNormalization) for layer in critic.layers)
 
@@ -45,8 +50,8 @@ def test_layer_normalized_critic_scores_each_image_alone():
 def test_conditional_generator_uses_the_label():
     generator = build_generator((28, 28, 1), 16, base_filters=8, num_classes=10)
     z = np.zeros((2, 16), "float32")
-    a = generator([z, np.array([0, 0])]).numpy()
-    b = generator([z, np.array([0, 7])]).numpy()
+    a = to_numpy(generator([z, np.array([0, 0])]))
+    b = to_numpy(generator([z, np.array([0, 7])]))
     np.testing.assert_array_equal(a[0], b[0])
     assert not np.allclose(a[1], b[1])
 
@@ -66,8 +71,8 @@ def test_a_conditional_discriminator_judges_the_label_against_the_image():
     embedding.assign(np.random.default_rng(1).normal(size=embedding.shape).astype("float32"))
     images = np.random.default_rng(0).uniform(-1, 1, (4, 28, 28, 1)).astype("float32")
     gap = (
-        discriminator([images, np.zeros(4, "int32")]).numpy()
-        - discriminator([images, np.ones(4, "int32")]).numpy()
+        to_numpy(discriminator([images, np.zeros(4, "int32")]))
+        - to_numpy(discriminator([images, np.ones(4, "int32")]))
     ).ravel()
     assert np.ptp(gap) > 1e-2 * np.abs(gap).max()
 

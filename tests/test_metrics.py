@@ -18,6 +18,9 @@ from kgen.metrics import precision_recall
 from kgen.metrics import symmetric_sqrt
 from kgen.metrics import unbiased_mmd2
 
+# Backend-agnostic: also run under JAX by tests/test_backends.py.
+pytestmark = pytest.mark.backends
+
 
 def _random_spd(rng, dim):
     """A random well-conditioned symmetric positive definite matrix."""

@@ -64,6 +64,18 @@ def computing_in_float32(network):
             layer.dtype_policy = policy
 
 
+def replica_batch_norm(**kwargs):
+    """Batch normalization over the whole global batch, however many replicas share it.
+
+    TensorFlow's distribution strategies give each replica its own slice of the batch, so
+    the statistics are summed across replicas (`synchronized=True`). Keras's JAX
+    distribution computes on the global array, whose mean already spans every device, and
+    Keras offers `synchronized` on TensorFlow only.
+    """
+    synchronized = keras.backend.backend() == "tensorflow"
+    return layers.BatchNormalization(synchronized=synchronized, **kwargs)
+
+
 def mixes_batch_examples(network):
     """Whether any layer of `network` computes across the examples of a batch (batch norm,
     synchronized or not), so that one call on two batches concatenated would not give

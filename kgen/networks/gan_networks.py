@@ -16,20 +16,21 @@ from kgen.networks.common import append_label
 from kgen.networks.common import check_square
 from kgen.networks.common import downsampling_steps
 from kgen.networks.common import label_input
+from kgen.networks.common import replica_batch_norm
 
 NORMALIZATIONS = ("batch", "layer", "none")
 
 
 def _batch_norm_relu(x):
     """The generator's activation: synchronized batch norm, then ReLU."""
-    return layers.ReLU()(layers.BatchNormalization(synchronized=True)(x))
+    return layers.ReLU()(replica_batch_norm()(x))
 
 
 def _normalized(x, normalization):
     """`x` through the discriminator's `normalization`: synchronized batch norm, layer norm
     over each example's every axis (a feature map's or a dense layer's), or nothing."""
     if normalization == "batch":
-        return layers.BatchNormalization(synchronized=True)(x)
+        return replica_batch_norm()(x)
     if normalization == "layer":
         return layers.LayerNormalization(axis=list(range(1, len(x.shape))))(x)
     return x
