@@ -11,7 +11,7 @@ from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
 from kgen.errors import ConfigError
 from kgen.models import GenerativeModel
-from kgen.models import tensorflow_steps
+from kgen.models import backend_steps
 from kgen.models.config_fields import CheckedSettings
 from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
@@ -55,11 +55,11 @@ class IndependentPixels(GenerativeModel):
         nll = -self.log_likelihood(images)
         return {"loss": nll, "bits_per_dim": bits_per_dim(nll, self.image_shape)}
 
-    def train_step(self, data):
-        return tensorflow_steps.objective_train_step(self, data)
+    def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+        return backend_steps().objective_train_step(self, *args)
 
-    def test_step(self, data):
-        return tensorflow_steps.objective_test_step(self, data)
+    def test_step(self, *args):
+        return backend_steps().objective_test_step(self, *args)
 
     def log_likelihood(self, images, labels=None):
         targets = self.likelihood.targets(images, self.binarize_seed_generator)

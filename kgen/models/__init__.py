@@ -15,6 +15,7 @@ from kgen.models.pixelcnn_config import PixelCNNConfig
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import families
 from kgen.models.registry import get_family
+from kgen.models.steps import backend_steps
 from kgen.models.vae import VAE
 from kgen.models.vae_config import VAEConfig
 from kgen.models.wgan_gp import WGANGP

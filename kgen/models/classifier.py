@@ -4,10 +4,10 @@ measure generated images (FID, KID, precision/recall) without downloading anythi
 import keras
 from keras import ops
 
-from kgen.models import tensorflow_steps
 from kgen.models.kgen_model import Endpoint
 from kgen.models.kgen_model import KgenModel
 from kgen.models.reference_steps import ReferenceClassifier
+from kgen.models.steps import backend_steps
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -61,11 +61,11 @@ class DomainClassifier(KgenModel):
             "accuracy": ops.cast(ops.equal(ops.argmax(logits, axis=-1), labels), "float32"),
         }
 
-    def train_step(self, data):
-        return tensorflow_steps.objective_train_step(self, data)
+    def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+        return backend_steps().objective_train_step(self, *args)
 
-    def test_step(self, data):
-        return tensorflow_steps.objective_test_step(self, data)
+    def test_step(self, *args):
+        return backend_steps().objective_test_step(self, *args)
 
     def export_endpoints(self):
         image_spec = {"images": ((None, *self.image_shape), "float32")}

@@ -14,10 +14,10 @@ from keras import ops
 
 from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
-from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
 from kgen.models.reference_steps import ReferencePixelCNN
+from kgen.models.steps import backend_steps
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -88,11 +88,11 @@ class PixelCNN(GenerativeModel):
         nll = -self._log_prob(self._targets(images), labels, training)
         return {"loss": nll, "bits_per_dim": bits_per_dim(nll, self.image_shape)}
 
-    def train_step(self, data):
-        return tensorflow_steps.objective_train_step(self, data)
+    def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+        return backend_steps().objective_train_step(self, *args)
 
-    def test_step(self, data):
-        return tensorflow_steps.objective_test_step(self, data)
+    def test_step(self, *args):
+        return backend_steps().objective_test_step(self, *args)
 
     def log_likelihood(self, images, labels=None):
         """Exact per-image log p(x) in nats: one forward pass, summed over pixels.

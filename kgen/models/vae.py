@@ -13,10 +13,10 @@ from kgen.distributions import gaussian_kl_to_standard_normal
 from kgen.distributions import gaussian_log_prob
 from kgen.distributions import get_likelihood
 from kgen.layers import Sampling
-from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
 from kgen.models.reference_steps import ReferenceVAE
+from kgen.models.steps import backend_steps
 from kgen.random import sub_seed
 
 
@@ -121,11 +121,11 @@ class VAE(GenerativeModel):
             "kl": gaussian_kl_to_standard_normal(mean, log_variance),
         }
 
-    def train_step(self, data):
-        return tensorflow_steps.objective_train_step(self, data)
+    def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+        return backend_steps().objective_train_step(self, *args)
 
-    def test_step(self, data):
-        return tensorflow_steps.objective_test_step(self, data)
+    def test_step(self, *args):
+        return backend_steps().objective_test_step(self, *args)
 
     def elbo(self, images, labels=None):
         """Per-image ELBO (one posterior sample, closed-form KL), in nats."""
