@@ -20,3 +20,15 @@ def input_gradient(function, inputs):
         tape.watch(inputs)
         value = function(inputs)
     return tape.gradient(value, inputs).numpy()
+
+
+def compiled(function):
+    """`function` compiled by the running backend's XLA: jax.jit, or tf.function with
+    jit_compile=True."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return jax.jit(function)
+    import tensorflow as tf
+
+    return tf.function(function, jit_compile=True)
