@@ -9,7 +9,6 @@ import tempfile
 from pathlib import Path
 
 import pytest
-import requests
 import tensorflow as tf
 
 # Two logical CPU devices, so distribution tests can compare 1 and 2 replicas in one process.
@@ -26,12 +25,20 @@ tf.config.set_logical_device_configuration(
 REAL_DATASETS = ("mnist", "binarized_mnist")
 REAL_DATA_FIXTURES = {"mnist_small", "classifier", "raw_data_dir"}
 SHARED_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data"
-REAL_DATA_HOWTO = (
-    "to run them, set KGEN_TEST_DATA=DIR where DIR holds mnist/ (train-images-idx3-ubyte.gz, "
-    "train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz) and "
-    "binarized_mnist/ (binarized_mnist_train.amat, binarized_mnist_valid.amat, "
-    "binarized_mnist_test.amat), or go online so TFDS can download them; see README, Tests"
-)
+
+
+def _howto(builders) -> str:
+    """How to provide the raw files: the folder layout, file names from the TFDS builders."""
+    from kgen.data.tfds_source import expected_files
+
+    layout = " and ".join(
+        f"{builder.name}/ ({', '.join(file for file, _ in expected_files(builder))})"
+        for builder in builders
+    )
+    return (
+        f"to run them, set KGEN_TEST_DATA=DIR where DIR holds {layout}, or go online so TFDS "
+        "can download them; see README, Tests"
+    )
 
 
 def pytest_configure(config):
@@ -55,32 +62,34 @@ def _real_data_unavailable() -> str | None:
     """Why the real-data tests cannot run here, or None when they can."""
     import tensorflow_datasets as tfds
 
+    from kgen.data.tfds_source import check_reachable
     from kgen.data.tfds_source import expected_files
     from kgen.data.tfds_source import resolve_manual_dir
+    from kgen.errors import DataError
 
     folder = _raw_data_folder()
     with tempfile.TemporaryDirectory() as scratch:
         builders = [tfds.builder(name, data_dir=scratch) for name in REAL_DATASETS]
         if folder is not None:
             missing = [
-                f"{name}/{file}"
-                for name, builder in zip(REAL_DATASETS, builders)
+                f"{builder.name}/{file}"
+                for builder in builders
                 for file, _ in expected_files(builder)
-                if not (resolve_manual_dir(folder, name) / file).is_file()
+                if not (resolve_manual_dir(folder, builder.name) / file).is_file()
             ]
             if missing:
-                return f"raw data folder {folder} lacks {', '.join(missing)}; {REAL_DATA_HOWTO}"
+                return f"raw data folder {folder} lacks {', '.join(missing)}; {_howto(builders)}"
             return None
-        # No folder: TFDS will download. One short request per dataset, through the same
-        # proxies TFDS would use, tells whether that can work before any test waits on it.
-        for name, builder in zip(REAL_DATASETS, builders):
-            url = expected_files(builder)[0][1]
+        # No folder: TFDS will download. kgen's own check (one short request, through the
+        # proxies TFDS would use) tells whether that can work before any test waits on it.
+        for builder in builders:
             try:
-                requests.head(url, timeout=10, allow_redirects=False).close()
-            except requests.exceptions.RequestException as error:
+                check_reachable(builder)
+            except DataError as error:
                 return (
                     f"no raw data folder (KGEN_TEST_DATA unset, no {SHARED_DATA_DIR}) and TFDS "
-                    f"cannot download {name} ({type(error).__name__}); {REAL_DATA_HOWTO}"
+                    f"cannot download {builder.name} ({error.__cause__.__class__.__name__}); "
+                    f"{_howto(builders)}"
                 )
     return None
 
@@ -110,12 +119,9 @@ def _skip_or_fail(reason: str):
 def raw_data_dir() -> Path:
     """Root of the raw dataset files (one sub-folder per TFDS dataset), for tests that read
     the raw files themselves; skips (or fails, see above) when the tests download instead."""
-    folder = _raw_data_folder()
+    folder = _raw_data_folder()  # the real_data check has run: a folder here is complete
     if folder is None:
-        _skip_or_fail(f"this test reads the raw files themselves; {REAL_DATA_HOWTO}")
-    reason = _real_data_unavailable()
-    if reason is not None:
-        _skip_or_fail(reason)
+        _skip_or_fail("this test reads the raw files themselves: set KGEN_TEST_DATA=DIR")
     return folder
 
 

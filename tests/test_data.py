@@ -146,7 +146,7 @@ def test_failed_download_becomes_dataerror(tmp_path, monkeypatch):
         raise ConnectionError("Failed to resolve 'storage.googleapis.com'")
 
     # The server answers kgen's check (so TFDS is let through) but the download then fails.
-    monkeypatch.setattr(tfds_source, "_check_reachable", lambda builder, url: None)
+    monkeypatch.setattr(tfds_source, "check_reachable", lambda builder: None)
     monkeypatch.setattr(tfds.core.DatasetBuilder, "download_and_prepare", offline)
     with pytest.raises(DataError) as caught:
         load_source("mnist", data_dir=tmp_path)

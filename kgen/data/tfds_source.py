@@ -122,7 +122,7 @@ def _prepare(builder, manual_dir: Path | None) -> None:
                 f"{_offline_hint(builder)}."
             )
     if manual_dir is None and files:
-        _check_reachable(builder, files[0][1])
+        check_reachable(builder)
     config = tfds.download.DownloadConfig(manual_dir=os.fspath(manual_dir) if manual_dir else None)
     try:
         # TFDS prints its "Downloading and preparing" notes to stdout; stdout is the
@@ -138,13 +138,18 @@ def _prepare(builder, manual_dir: Path | None) -> None:
         ) from error
 
 
-def _check_reachable(builder, url):
-    """Raise DataError at once if `url`, one of the builder's downloads, cannot be reached.
+def check_reachable(builder):
+    """Raise DataError at once if the builder's first download cannot be reached.
 
     One request with a short timeout and no retries, through `requests` as TFDS downloads,
     so proxies from the environment apply alike. Any HTTP answer, whatever its status, means
     the network works and TFDS may go ahead; only a failure to connect stops it here.
+    A builder with nothing to download passes.
     """
+    files = expected_files(builder)
+    if not files:
+        return
+    url = files[0][1]
     try:
         requests.head(url, timeout=_REACHABLE_TIMEOUT_S, allow_redirects=False).close()
     except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:

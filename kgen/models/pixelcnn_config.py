@@ -107,9 +107,8 @@ PIXELCNN_FAMILY = register_family(
         default_dataset="binarized_mnist",
         summary="PixelCNN and gated PixelCNN: exact likelihood, fast in-graph sampling.",
         # About 300 images/s for the default variant on a 2-core CPU without XLA, so 3
-        # epochs of binarized MNIST's 50,000 take about 9 minutes; the gated variant does
-        # six times the work per image (its stacks are twice as wide as the residual
-        # blocks' narrowed middle), about 50 images/s (`kgen bench pixelcnn`).
+        # epochs of binarized MNIST's 50,000 take about 9 minutes; the gated variant costs
+        # about eight times the multiply-adds per pixel, about 45 images/s (docs/pixelcnn.md).
         default_epochs=3,
     )
 )

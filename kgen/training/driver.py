@@ -149,16 +149,18 @@ def fit(
     )
 
 
+def _steps_per_epoch(setup):
+    return steps_per_epoch(setup.info.num_examples, setup.train_config.batch_size)
+
+
 def _total_steps(setup):
-    return setup.train_config.epochs * steps_per_epoch(
-        setup.info.num_examples, setup.train_config.batch_size
-    )
+    return setup.train_config.epochs * _steps_per_epoch(setup)
 
 
 def _plan(setup, start_step):
     """One line saying what `fit` is about to do; the time follows its first steps."""
     config, info = setup.train_config, setup.info
-    per_epoch = steps_per_epoch(info.num_examples, config.batch_size)
+    per_epoch = _steps_per_epoch(setup)
     validation = ", validating after each" if setup.eval_data is not None else ""
     left = max(_total_steps(setup) - start_step, 0)
     epochs = f"{config.epochs} epoch{'s' * (config.epochs != 1)}"
@@ -322,7 +324,7 @@ def _fit_from(setup, start_step, callbacks, verbose):
     then whole epochs. Returns the last epoch's metrics."""
     model = setup.model
     epochs, batch_size = setup.train_config.epochs, setup.train_config.batch_size
-    per_epoch = steps_per_epoch(setup.info.num_examples, batch_size)
+    per_epoch = _steps_per_epoch(setup)
     validation = None
     if setup.eval_data is not None:
         validation = evaluation_batches(setup.eval_data, batch_size)
