@@ -11,12 +11,15 @@ from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
 from kgen.errors import ConfigError
 from kgen.models import GenerativeModel
-from kgen.models import backend_steps
 from kgen.models.config_fields import CheckedSettings
 from kgen.models.config_fields import positive
 from kgen.models.config_fields import setting
 from kgen.models.registry import ModelFamily
 from kgen.models.registry import register_family
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
+from kgen.models.training_steps import objective_test_step
+from kgen.models.training_steps import objective_train_step
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -56,10 +59,10 @@ class IndependentPixels(GenerativeModel):
         return {"loss": nll, "bits_per_dim": bits_per_dim(nll, self.image_shape)}
 
     def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
-        return backend_steps().objective_train_step(self, *args)
+        return backend_train_step(self, objective_train_step, *args)
 
     def test_step(self, *args):
-        return backend_steps().objective_test_step(self, *args)
+        return backend_test_step(self, objective_test_step, *args)
 
     def log_likelihood(self, images, labels=None):
         targets = self.likelihood.targets(images, self.binarize_seed_generator)

@@ -31,14 +31,16 @@ def build_small_vae(info=MNIST_INFO, seed=1, **overrides):
 
 def build_small_adversarial(name, seed=1, **overrides):
     """A GAN or WGAN-GP (latent 8, 8 filters) for 28x28x1 images; Keras's global seed is
-    reset first, so two builds with the same settings start from the same weights."""
+    reset first, so two builds with the same settings start from the same weights. On JAX
+    the step is compiled, as Keras's JAX trainer does by default."""
     import keras
 
     keras.utils.set_random_seed(0)
     family = get_family(name)
     settings = dict(latent_dim=8, base_filters=8)
     settings.update(overrides)
-    return family.build(family.config_class(**settings), MNIST_INFO, seed=seed)
+    jit = keras.backend.backend() == "jax"
+    return family.build(family.config_class(**settings), MNIST_INFO, seed=seed, jit_compile=jit)
 
 
 # Settings of a model small enough to export in seconds, by family; PixelCNN samples pixel

@@ -16,6 +16,8 @@ from kgen.models.registry import ModelFamily
 from kgen.models.registry import families
 from kgen.models.registry import get_family
 from kgen.models.steps import backend_steps
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
 from kgen.models.vae import VAE
 from kgen.models.vae_config import VAEConfig
 from kgen.models.wgan_gp import WGANGP

@@ -8,9 +8,13 @@ from keras import ops
 from kgen.layers.augmentation import augment
 from kgen.layers.augmentation import draw_augmentation
 from kgen.layers.augmentation import parse_policy
-from kgen.models import tensorflow_steps
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
+from kgen.models.steps import backend_steps
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
+from kgen.models.training_steps import adversarial_test_step
+from kgen.models.training_steps import adversarial_train_step
 from kgen.networks.common import computing_in_float32
 from kgen.networks.common import mixes_batch_examples
 from kgen.random import resolve_seed
@@ -28,7 +32,7 @@ class AdversarialModel(GenerativeModel):
     """A generator and a discriminator (a critic, for WGAN) over images in [0, 1]; the
     networks see [-1, 1]. Optionally class-conditional.
 
-    One training step (`train_step`, i.e. `tensorflow_steps.adversarial_train_step`):
+    One training step (`train_step`, i.e. `training_steps.adversarial_train_step`):
 
     1. The batch's images go from [0, 1] to the networks' [-1, 1] (`to_network_range`).
     2. `d_steps` times: draw a fresh z ~ N(0, I) (`draw_latent`); compute the
@@ -148,6 +152,12 @@ class AdversarialModel(GenerativeModel):
         # before training, and a slot created lazily inside a replica's step breaks.
         self.build_optimizer_state()
 
+    @property
+    def training_optimizers(self):
+        if not hasattr(self, "d_optimizer"):  # not compiled yet
+            return super().training_optimizers
+        return (self.g_optimizer, self.d_optimizer)
+
     def build_optimizer_state(self):
         self.d_optimizer.build(self.discriminator.trainable_variables)
         self.g_optimizer.build(self.generator.trainable_variables)
@@ -254,7 +264,7 @@ class AdversarialModel(GenerativeModel):
         gradients would flush to zero (no loss scale reaches an input gradient), under
         bfloat16 they would keep 8 bits, and either biases a penalty built on them."""
         with computing_in_float32(self.discriminator):
-            return tensorflow_steps.input_gradients(
+            return backend_steps().input_gradients(
                 lambda x: self.score(x, labels, training), ops.cast(network_images, "float32")
             )
 
@@ -298,16 +308,11 @@ class AdversarialModel(GenerativeModel):
 
     # --- Steps ---
 
-    def train_step(self, data):
-        return tensorflow_steps.adversarial_train_step(self, data)
+    def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
+        return backend_train_step(self, adversarial_train_step, *args)
 
-    def test_step(self, data):
-        real, labels = self.unpack(data)
-        real = self.to_network_range(real)
-        z = self.draw_latent(ops.shape(real)[0])
-        terms = self.discriminator_terms(real, labels, z)
-        terms.update(self.generator_terms(labels, z))
-        return self.update_trackers(terms)
+    def test_step(self, *args):
+        return backend_test_step(self, adversarial_test_step, *args)
 
     # --- Protocol ---
 

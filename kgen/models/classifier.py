@@ -7,7 +7,10 @@ from keras import ops
 from kgen.models.kgen_model import Endpoint
 from kgen.models.kgen_model import KgenModel
 from kgen.models.reference_steps import ReferenceClassifier
-from kgen.models.steps import backend_steps
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
+from kgen.models.training_steps import objective_test_step
+from kgen.models.training_steps import objective_train_step
 
 
 @keras.saving.register_keras_serializable(package="kgen")
@@ -62,10 +65,10 @@ class DomainClassifier(KgenModel):
         }
 
     def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
-        return backend_steps().objective_train_step(self, *args)
+        return backend_train_step(self, objective_train_step, *args)
 
     def test_step(self, *args):
-        return backend_steps().objective_test_step(self, *args)
+        return backend_test_step(self, objective_test_step, *args)
 
     def export_endpoints(self):
         image_spec = {"images": ((None, *self.image_shape), "float32")}

@@ -23,6 +23,7 @@ from keras import ops
 from kgen.models.adversarial import AdversarialModel
 from kgen.models.adversarial import squared_norms
 from kgen.models.reference_steps import ReferenceGAN
+from kgen.models.steps import backend_steps
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
 LOSSES = (*GENERATOR_LOSSES, "hinge")
@@ -163,7 +164,9 @@ class GAN(AdversarialModel):
         if self.r1_every == 1:
             return penalty()
         due = ops.equal(ops.mod(self.d_optimizer.iterations, self.r1_every), 0)
-        return ops.cond(due, penalty, lambda: ops.zeros((ops.shape(real)[0],), "float32"))
+        return backend_steps().cond(
+            due, penalty, lambda: ops.zeros((ops.shape(real)[0],), "float32")
+        )
 
     def generator_terms(self, labels, z, training=False):
         fake_scores = self.score(self.fake(z, labels, training), labels, training)

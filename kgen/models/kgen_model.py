@@ -8,6 +8,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from kgen.models.jax_trainer_state import ExtraOptimizersJaxState
 from kgen.utils.labels import label_range_problem
 
 
@@ -23,7 +24,7 @@ class Endpoint:
     inputs: dict
 
 
-class KgenModel(keras.Model):
+class KgenModel(ExtraOptimizersJaxState, keras.Model):
     """Base of every model `kgen fit` trains: the generative families and the domain
     classifier that sample-quality metrics take their features from.
 

@@ -17,7 +17,10 @@ from kgen.distributions import get_likelihood
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
 from kgen.models.reference_steps import ReferencePixelCNN
-from kgen.models.steps import backend_steps
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
+from kgen.models.training_steps import objective_test_step
+from kgen.models.training_steps import objective_train_step
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -89,10 +92,10 @@ class PixelCNN(GenerativeModel):
         return {"loss": nll, "bits_per_dim": bits_per_dim(nll, self.image_shape)}
 
     def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
-        return backend_steps().objective_train_step(self, *args)
+        return backend_train_step(self, objective_train_step, *args)
 
     def test_step(self, *args):
-        return backend_steps().objective_test_step(self, *args)
+        return backend_test_step(self, objective_test_step, *args)
 
     def log_likelihood(self, images, labels=None):
         """Exact per-image log p(x) in nats: one forward pass, summed over pixels.

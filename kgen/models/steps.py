@@ -1,4 +1,4 @@
-"""The train and test steps of the running Keras backend: the one place that chooses."""
+"""The running Keras backend's step primitives: the one place that chooses."""
 
 import keras
 
@@ -18,3 +18,15 @@ def backend_steps():
     raise RuntimeError(
         f"kgen trains on the tensorflow and jax Keras backends; KERAS_BACKEND is {backend!r}."
     )
+
+
+def backend_train_step(model, step, *args):
+    """A model's `train_step(*args)`: run `step(model, data)` (one of
+    `kgen.models.training_steps`) as the backend's trainer calls it, with `(data)` on
+    TensorFlow and `(state, data)` -> (logs, new state) on JAX."""
+    return backend_steps().train_step(model, step, *args)
+
+
+def backend_test_step(model, step, *args):
+    """A model's `test_step(*args)`, as `backend_train_step` (no optimizer state on JAX)."""
+    return backend_steps().test_step(model, step, *args)

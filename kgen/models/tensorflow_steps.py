@@ -1,9 +1,7 @@
-"""TensorFlow train and test steps: models trained on one objective, and adversarial pairs.
-
-A model trained on one objective supplies `per_example_terms(data, training)`: a dict of
-per-example tensors whose "loss" entry is the objective. An adversarial model supplies
-`discriminator_terms` and `generator_terms` the same way. Kept apart from the model files
-so that their math stays backend-portable; a JAX step would sit beside this one.
+"""The TensorFlow primitives of the train steps (`kgen.models.training_steps`): gradients
+by `tf.GradientTape`, losses averaged over the global batch of a `tf.distribute` strategy,
+updates made once for all replicas. `kgen.models.jax_steps` offers the same functions for
+Keras's JAX backend; the model files reach either through `backend_steps()`.
 """
 
 import keras
@@ -92,55 +90,16 @@ def apply_if(condition, optimizer, gradients, variables):
     )
 
 
-def objective_train_step(model, data):
-    """One optimizer step on the mean per-example loss, with the layers' regularization."""
-    terms = minimize(
-        model.optimizer,
-        model.trainable_variables,
-        lambda: model.per_example_terms(data, training=True),
-        "loss",
-        lambda: model.losses,
-    )
-    return model.update_trackers(terms)
+def train_step(model, step, data):
+    """Keras's TensorFlow trainer calls `train_step(data)`: run `step(model, data)` (one of
+    `kgen.models.training_steps`), which updates the variables in place."""
+    return step(model, data)
 
 
-def objective_test_step(model, data):
-    """Metrics on one batch without updating weights."""
-    return model.update_trackers(model.per_example_terms(data, training=False))
+test_step = train_step  # the same call: Keras's `test_step(data)`
 
 
-def adversarial_train_step(model, data):
-    """One step of an `AdversarialModel` (its docstring walks through it): `model.d_steps`
-    discriminator steps, one generator step, then the generator's EMA.
-
-    Every loss is a per-example term averaged over the *global* batch, as in
-    `objective_train_step`; each optimizer scales its own loss under mixed float16.
-    """
-    real, labels = model.unpack(data)
-    real = model.to_network_range(real)
-    batch = tf.shape(real)[0]
-    discriminator = model.discriminator.trainable_variables
-    for _ in range(model.d_steps):
-        z = model.draw_latent(batch)
-        d_terms = minimize(
-            model.d_optimizer,
-            discriminator,
-            lambda z=z: model.discriminator_terms(real, labels, z, training=True),
-            "d_loss",
-        )
-        in_cross_replica_context(model.after_discriminator_step)
-    z = model.draw_latent(batch)
-    g_terms = minimize(
-        model.g_optimizer,
-        model.generator.trainable_variables,
-        lambda: model.generator_terms(labels, z, training=True),
-        "g_loss",
-    )
-    in_cross_replica_context(model.update_ema)
-    return model.update_trackers({**d_terms, **g_terms})
-
-
-def in_cross_replica_context(update):
+def once_for_all_replicas(update):
     """Run `update()` once for all replicas.
 
     Variables that every replica updates identically (an average of weights, clipped
@@ -159,3 +118,8 @@ def input_gradients(function, inputs):
         tape.watch(inputs)
         outputs = function(inputs)
     return tape.gradient(outputs, inputs)
+
+
+def cond(condition, true_fn, false_fn):
+    """`ops.cond`, whose branches may assign variables (TensorFlow's graph handles it)."""
+    return tf.cond(condition, true_fn, false_fn)

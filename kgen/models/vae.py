@@ -16,7 +16,10 @@ from kgen.layers import Sampling
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
 from kgen.models.reference_steps import ReferenceVAE
-from kgen.models.steps import backend_steps
+from kgen.models.steps import backend_test_step
+from kgen.models.steps import backend_train_step
+from kgen.models.training_steps import objective_test_step
+from kgen.models.training_steps import objective_train_step
 from kgen.random import sub_seed
 
 
@@ -122,10 +125,10 @@ class VAE(GenerativeModel):
         }
 
     def train_step(self, *args):  # (data) on TensorFlow, (state, data) on JAX
-        return backend_steps().objective_train_step(self, *args)
+        return backend_train_step(self, objective_train_step, *args)
 
     def test_step(self, *args):
-        return backend_steps().objective_test_step(self, *args)
+        return backend_test_step(self, objective_test_step, *args)
 
     def elbo(self, images, labels=None):
         """Per-image ELBO (one posterior sample, closed-form KL), in nats."""
