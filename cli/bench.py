@@ -80,11 +80,19 @@ def _bench_command(family):
         "compared settings'); the median is reported.",
     )
     @click.option(
+        "--synthetic",
+        is_flag=True,
+        help="Train on random images of the dataset's shape (made with NumPy; no dataset "
+        "is read, and on JAX no TensorFlow is needed). Times no input pipeline.",
+    )
+    @click.option(
         "--json", "as_json", is_flag=True, help="Print one JSON object instead of a table."
     )
     @dataclass_options(TrainConfig, exclude=_BENCH_IGNORES, shown_defaults=_BENCH_SHOWN_DEFAULTS)
     @dataclass_options(family.config_class)
-    def command(steps, warmup, sample_size, reference, compare, repeats, as_json, **kwargs):
+    def command(
+        steps, warmup, sample_size, reference, compare, repeats, synthetic, as_json, **kwargs
+    ):
         from kgen.training.bench import benchmark
 
         model_config, train_config = split_kwargs(kwargs, family.config_class, TrainConfig)
@@ -98,6 +106,7 @@ def _bench_command(family):
             reference=reference,
             repeats=repeats,
             compare=compare and _comparison(compare),
+            synthetic=synthetic,
             # On stderr: --json's stdout carries the one JSON object only.
             announce=lambda message: click.echo(message, err=True),
         )

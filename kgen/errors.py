@@ -23,3 +23,8 @@ class ModelNotFound(KgenError):
 
 class CheckpointMismatch(KgenError):
     """A checkpoint's variables do not match the model it is restored into."""
+
+
+class ExportFailed(KgenError):
+    """Writing a SavedModel failed for a reason outside the model's settings (such as no
+    TensorFlow to export with under another backend)."""

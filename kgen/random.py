@@ -29,11 +29,13 @@ class TensorSeed(keras.random.SeedGenerator):
     def __init__(self, seed):
         # No super().__init__(): that would create a state variable, which a traced
         # function may not do.
-        seed = ops.cast(ops.reshape(seed, ()), "int64")
-        self._seed = ops.stack([seed, ops.zeros((), "int64")])
+        # The backend's own seed dtype throughout: int64 on TensorFlow; on JAX, uint32, as
+        # JAX without x64 has no int64 (and warns when asked for one).
+        seed = ops.cast(ops.reshape(seed, ()), random_seed_dtype())
+        self._seed = ops.stack([seed, ops.zeros((), random_seed_dtype())])
 
     def next(self, ordered=True):
-        return ops.cast(self._seed, random_seed_dtype())
+        return self._seed
 
 
 class ReplicaSeed(keras.random.SeedGenerator):

@@ -1,6 +1,7 @@
 """The tests marked `backends` (kgen's math in keras.ops: distributions, layers, networks,
-metrics, the objective families' steps) run under TensorFlow in this suite and under JAX
-here, in a process of their own: Keras fixes its backend when it is first imported. And one
+metrics, every family's steps) run under TensorFlow in this suite and under JAX here, with
+those marked `jax_only` (DataParallel), in processes of their own: Keras fixes its backend
+when it is first imported. A run under JAX trains, resumes, logs and exports. And one
 training step from the same weights gives the same loss and weights on both backends, and a
 .keras archive written under either loads under the other with the same outputs."""
 
@@ -20,11 +21,20 @@ def test_keras_runs_the_backend_asked_for():
     assert keras.backend.backend() == os.environ.get("KERAS_BACKEND", "tensorflow")
 
 
-def test_the_backend_tests_pass_under_jax():
+# The JAX process's CPU is split into two host devices, for the tests of DataParallel
+# (tests/test_jax_devices.py); the other tests run on the first. The tests are dealt to two
+# processes, which the suite's two workers run side by side.
+@pytest.mark.parametrize("shard", ["0/2", "1/2"])
+def test_the_backend_tests_pass_under_jax(shard):
     import jax  # noqa: F401  (in the test extra: a missing install fails here, not skips)
 
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    command = [sys.executable, "-m", "pytest", "-m", "backends", "-n", "0", "-q"]
+    env = dict(
+        os.environ,
+        KERAS_BACKEND="jax",
+        KGEN_TEST_SHARD=shard,
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+    )
+    command = [sys.executable, "-m", "pytest", "-m", "backends or jax_only", "-n", "0", "-q"]
     command += ["-p", "no:cacheprovider", "--durations=0", str(TESTS)]
     result = subprocess.run(
         command, cwd=TESTS.parent, env=env, capture_output=True, text=True, timeout=600
@@ -128,3 +138,118 @@ def test_archives_and_one_training_step_agree_across_backends(tmp_path):
     assert arrays and set(arrays) == {n for n in jax_step.files if n.startswith("arr_")}
     for name in arrays:
         np.testing.assert_allclose(jax_step[name], tf_step[name], rtol=1e-4, atol=1e-6)
+
+
+# Under JAX, one process: the driver trains a small WGAN-GP (both optimizers, the EMA, the
+# seeds) on random images for 2 epochs of 4 steps without a break, and again with a break
+# after step 5 (checkpoints every 2 steps) and a resume from step 4; it records both runs'
+# final variables and exports the unbroken one (through the TensorFlow subprocess) with the
+# EMA generator's images for fixed z.
+JAX_RUN = """
+import sys
+import keras
+import numpy as np
+from kgen.models import WGANGPConfig
+from kgen.training import TrainConfig
+from kgen.training.driver import fit
+from kgen.training.variable_paths import variables_by_path
+from kgen.export import ExportMetadata
+from kgen.workflows import export_model
+
+folder = sys.argv[1]
+rng = np.random.default_rng(0)
+images = (rng.uniform(size=(32, 28, 28, 1)) * 255).astype("uint8")
+np.savez(f"{folder}/tiny.npz", images=images, labels=rng.integers(0, 10, 32))
+model_config = WGANGPConfig(latent_dim=8, base_filters=8, d_steps=2)
+
+
+class Break(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if self.model.g_optimizer.iterations.numpy() == 5:
+            raise KeyboardInterrupt
+
+
+def train(logdir, callbacks=()):
+    config = TrainConfig(
+        dataset=f"{folder}/tiny.npz", eval_split="none", batch_size=8, epochs=2, seed=3,
+        checkpoint_every=2, log_every=2, logdir=f"{folder}/{logdir}",
+    )
+    extras = lambda setup: list(callbacks)
+    return fit("wgan-gp", model_config, config, verbose=0, extra_callbacks=extras)
+
+
+def final_values(model):
+    return {path: keras.ops.convert_to_numpy(v) for path, v in variables_by_path(model).items()}
+
+
+straight = train("straight")
+try:
+    train("broken", [Break()])
+    raise SystemExit("the break did not happen")
+except KeyboardInterrupt:
+    pass
+resumed = train("broken")
+assert resumed.resumed_from_step == 4, resumed.resumed_from_step
+assert straight.final_step == resumed.final_step == 8
+np.savez(f"{folder}/straight.npz", **final_values(straight.model))
+np.savez(f"{folder}/resumed.npz", **final_values(resumed.model))
+z = rng.normal(size=(4, 8)).astype("float32")
+metadata = ExportMetadata("wgan-gp")
+exported = export_model(straight.model, f"{folder}/export", metadata=metadata)
+generated = keras.ops.convert_to_numpy(straight.model.generate(z))
+np.savez(f"{folder}/generated.npz", z=z, images=generated)
+print(exported)
+"""
+
+
+def test_a_jax_run_resumes_as_if_unbroken_logs_and_exports_what_tensorflow_serves(tmp_path):
+    import numpy as np
+    from helpers import build_small
+    from helpers import run_with_tensorflow_only
+
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_RUN, str(tmp_path)],
+        cwd=TESTS.parent,
+        env=dict(os.environ, KERAS_BACKEND="jax"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    # Resumed from step 4 of 8, the broken run ends where the unbroken one does: weights,
+    # both optimizers' moments and counts, the EMA, the seed generators' states.
+    straight, resumed = np.load(tmp_path / "straight.npz"), np.load(tmp_path / "resumed.npz")
+    assert set(straight.files) == set(resumed.files)
+    assert any(name.startswith("d_optimizer/") for name in straight.files)
+    for name in straight.files:
+        np.testing.assert_allclose(
+            resumed[name], straight[name], rtol=1e-5, atol=1e-6, err_msg=name
+        )
+    # TensorBoard: the step and epoch scalars and the image grids were written.
+    assert list((tmp_path / "straight" / "train").glob("events.out.tfevents.*"))
+    # The SavedModel serves with TensorFlow alone: the EMA generator's images for the same z,
+    # and the signatures of the model's endpoints under TensorFlow.
+    exported = result.stdout.strip().splitlines()[-1]
+    generated = np.load(tmp_path / "generated.npz")
+    served = run_with_tensorflow_only(
+        exported,
+        """
+        generate = loaded.signatures["generate"]
+        outputs["images"] = generate(z=tf.constant(inputs["z"]))["images"].numpy()
+        specs = {n: f.structured_input_signature[1] for n, f in loaded.signatures.items()}
+        outputs["signatures"] = np.array(sorted(
+            f"{name}:{sorted((k, list(s.shape), s.dtype.name) for k, s in inputs.items())}"
+            for name, inputs in specs.items()
+        ))
+        """,
+        z=generated["z"],
+    )
+    np.testing.assert_allclose(served["images"], generated["images"], rtol=1e-5, atol=1e-5)
+    model = build_small("wgan-gp")
+    endpoints = {name: endpoint.inputs for name, endpoint in model.export_endpoints().items()}
+    endpoints["serving_default"] = endpoints[model.serving_default]
+    expected = sorted(
+        f"{name}:{sorted((k, list(shape), dtype) for k, (shape, dtype) in inputs.items())}"
+        for name, inputs in endpoints.items()
+    )
+    assert list(served["signatures"]) == expected

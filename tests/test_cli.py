@@ -107,7 +107,8 @@ def test_export_from_a_run_directory_adds_a_version(fitted, monkeypatch):
 
 
 def test_version_and_help():
-    assert invoke("--version").output.startswith("kgen, version")
+    version = invoke("--version").output
+    assert version.startswith("kgen 0.") and "backend tensorflow" in version, version
     for command in (
         ["--help"],
         ["fit", "vae", "--help"],
@@ -117,6 +118,32 @@ def test_version_and_help():
     ):
         result = invoke(*command)
         assert result.exit_code == 0 and "Usage" in result.output
+
+
+def test_backend_is_read_before_keras_is_imported():
+    import os
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    # Loading the CLI imports no Keras: the commands load after --backend is read.
+    check = "import sys, cli.main; assert 'keras' not in sys.modules, 'Keras imported'"
+    loaded = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True)
+    assert loaded.returncode == 0, loaded.stderr[-2000:]
+    env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
+    version = subprocess.run(
+        [sys.executable, "-m", "cli.main", "--backend", "jax", "--version"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert version.returncode == 0, version.stderr[-2000:]
+    assert "backend jax" in version.stdout, version.stdout
+    # In a process whose Keras already runs on TensorFlow, another backend is refused.
+    result = invoke("--backend", "jax", "--version")
+    assert_clean_error(result, "--backend", "already runs on tensorflow", "KERAS_BACKEND=jax")
 
 
 @pytest.mark.parametrize(

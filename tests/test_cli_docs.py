@@ -128,7 +128,7 @@ def _new_gaps(text, known):
 def test_an_undocumented_option_fails_both_checks(monkeypatch):
     text = reference.DOC.read_text()
     known = documentation_gaps(text)
-    sample = main.commands["sample"]
+    sample = main.get_command(None, "sample")
     scratch = click.Option(["--scratch-flag"], help="Added by the test.")
     monkeypatch.setattr(sample, "params", sample.params + [scratch])
 
@@ -176,7 +176,7 @@ def test_a_new_family_gets_its_section_from_its_config(monkeypatch):
     text = reference.DOC.read_text()
     known = documentation_gaps(text)
     for group, make in (("fit", _fit_command), ("bench", _bench_command)):
-        monkeypatch.setitem(main.commands[group].commands, "scratch", make(family))
+        monkeypatch.setitem(main.get_command(None, group).commands, "scratch", make(family))
     name = "kgen bench scratch, kgen fit scratch"
     assert (name, reference.MISSING) in reference.problems(text)
     assert "kgen fit scratch: --width is in no table of this command" in _new_gaps(text, known)

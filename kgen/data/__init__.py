@@ -1,19 +1,27 @@
-"""Data layer: load a TFDS dataset, an image folder or an .npz, and batch it for training."""
+"""Data layer: load a TFDS dataset, an image folder or an .npz, and batch it for training.
 
-from kgen.data.pipeline import evaluation_batches
-from kgen.data.pipeline import images_and_labels
-from kgen.data.pipeline import steps_per_epoch
-from kgen.data.pipeline import training_stream
-from kgen.data.sources import DatasetInfo
-from kgen.data.sources import load_source
-from kgen.data.tfds_source import labelled_twin
+`DatasetInfo` and `steps_per_epoch` import without TensorFlow; the loaders and pipelines
+(tf.data, TFDS) are imported on first use, so that a run on JAX that reads no dataset
+(`kgen bench --synthetic`) needs no TensorFlow.
+"""
 
-__all__ = [
-    "DatasetInfo",
-    "load_source",
-    "training_stream",
-    "evaluation_batches",
-    "steps_per_epoch",
-    "labelled_twin",
-    "images_and_labels",
-]
+import importlib
+
+from kgen.data._common import DatasetInfo
+from kgen.data._common import steps_per_epoch
+
+_LAZY = {
+    "load_source": "kgen.data.sources",
+    "training_stream": "kgen.data.pipeline",
+    "evaluation_batches": "kgen.data.pipeline",
+    "images_and_labels": "kgen.data.pipeline",
+    "labelled_twin": "kgen.data.tfds_source",
+}
+
+__all__ = ["DatasetInfo", "steps_per_epoch", *_LAZY]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'kgen.data' has no attribute {name!r}")

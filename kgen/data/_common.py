@@ -1,12 +1,16 @@
-"""Pieces shared by every data source: the DatasetInfo record and image helpers."""
+"""Pieces shared by every data source: the DatasetInfo record, batch counts and image
+helpers. TensorFlow is imported by the image helpers only, so that the record and the
+counts serve a run without it (`kgen bench --synthetic` on JAX)."""
 
 from __future__ import annotations
 
 import dataclasses
-
-import tensorflow as tf
+from typing import TYPE_CHECKING
 
 from kgen.errors import DataError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,6 +40,8 @@ def image_shape(height: int, width: int, channels: int, image_size: int | None) 
 
 def finish_image(image: tf.Tensor, pixel_max: float, image_size: int | None) -> tf.Tensor:
     """Stored pixels -> float32 in [0, 1], centre-cropped and resized when `image_size` is set."""
+    import tensorflow as tf
+
     image = tf.cast(image, tf.float32) / pixel_max
     return image if image_size is None else square_resize(image, image_size)
 
@@ -56,6 +62,8 @@ def square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
     Cropping first keeps the aspect ratio (no squashed faces); bilinear with antialias
     behaves like an area filter when shrinking and stays smooth when enlarging.
     """
+    import tensorflow as tf
+
     shape = tf.shape(image)
     side = tf.minimum(shape[0], shape[1])
     top = (shape[0] - side) // 2
@@ -64,3 +72,20 @@ def square_resize(image: tf.Tensor, size: int) -> tf.Tensor:
     image = tf.image.resize(image, (size, size), method="bilinear", antialias=True)
     # Interpolation can overshoot by a rounding error; models assume [0, 1] exactly.
     return tf.clip_by_value(image, 0.0, 1.0)
+
+
+def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
+    """Full batches per epoch (the training stream drops the remainder).
+
+    Raises DataError when the data does not fill even one batch.
+    """
+    if global_batch_size < 1:
+        raise DataError(
+            f"batch size {global_batch_size} is not positive; pass --batch-size N with N >= 1."
+        )
+    if num_examples < global_batch_size:
+        raise DataError(
+            f"{num_examples} examples do not fill one batch of {global_batch_size}; "
+            f"pass a smaller --batch-size (at most {num_examples}) or a larger --limit."
+        )
+    return num_examples // global_batch_size

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from kgen.errors import DataError
+from kgen.data._common import steps_per_epoch
 
 __all__ = ["training_stream", "evaluation_batches", "steps_per_epoch", "images_and_labels"]
 
@@ -88,23 +88,6 @@ def evaluation_batches(
     if cache:
         dataset = dataset.cache()
     return _shard_by_data(dataset.batch(global_batch_size).prefetch(tf.data.AUTOTUNE))
-
-
-def steps_per_epoch(num_examples: int, global_batch_size: int) -> int:
-    """Full batches per epoch (the training stream drops the remainder).
-
-    Raises DataError when the data does not fill even one batch.
-    """
-    if global_batch_size < 1:
-        raise DataError(
-            f"batch size {global_batch_size} is not positive; pass --batch-size N with N >= 1."
-        )
-    if num_examples < global_batch_size:
-        raise DataError(
-            f"{num_examples} examples do not fill one batch of {global_batch_size}; "
-            f"pass a smaller --batch-size (at most {num_examples}) or a larger --limit."
-        )
-    return num_examples // global_batch_size
 
 
 def images_and_labels(dataset: tf.data.Dataset):

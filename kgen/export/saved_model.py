@@ -114,8 +114,10 @@ def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM
     (`num` of `sample`, the seeds of `sample_seeds`): a server should not be made to draw
     without limit. A ConfigError if it is not an int in [1, MAX_SAMPLE_NUM_LIMIT].
     `metadata`: an ExportMetadata (where the model came from) for `assets.extra/kgen.json`.
+    The model must run on TensorFlow; `kgen.workflows.export_model` exports one from any
+    backend.
     """
-    _check_max_sample_num(max_sample_num)
+    check_max_sample_num(max_sample_num)
     module = _ServingModule(model)
     endpoints = model.export_endpoints()
     signatures = {}
@@ -149,7 +151,8 @@ def export_saved_model(model, base_dir, *, max_sample_num=DEFAULT_MAX_SAMPLE_NUM
     return final
 
 
-def _check_max_sample_num(max_sample_num):
+def check_max_sample_num(max_sample_num):
+    """A ConfigError unless `max_sample_num` is an int in [1, MAX_SAMPLE_NUM_LIMIT]."""
     valid = isinstance(max_sample_num, int) and not isinstance(max_sample_num, bool)
     if not valid or not 1 <= max_sample_num <= MAX_SAMPLE_NUM_LIMIT:
         raise ConfigError(

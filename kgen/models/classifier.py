@@ -6,7 +6,6 @@ from keras import ops
 
 from kgen.models.kgen_model import Endpoint
 from kgen.models.kgen_model import KgenModel
-from kgen.models.reference_steps import ReferenceClassifier
 from kgen.models.steps import backend_test_step
 from kgen.models.steps import backend_train_step
 from kgen.models.training_steps import objective_test_step
@@ -93,6 +92,8 @@ class DomainClassifier(KgenModel):
         }
 
     def reference_model(self):
+        from kgen.models.reference_steps import ReferenceClassifier  # TensorFlow's: imported on use
+
         return ReferenceClassifier(self)
 
     def get_config(self):

@@ -22,7 +22,6 @@ from keras import ops
 
 from kgen.models.adversarial import AdversarialModel
 from kgen.models.adversarial import squared_norms
-from kgen.models.reference_steps import ReferenceGAN
 from kgen.models.steps import backend_steps
 
 GENERATOR_LOSSES = ("non-saturating", "minimax")
@@ -173,6 +172,8 @@ class GAN(AdversarialModel):
         return {"g_loss": generator_loss(fake_scores, self.generator_loss)}
 
     def reference_model(self):
+        from kgen.models.reference_steps import ReferenceGAN  # TensorFlow's: imported on use
+
         return ReferenceGAN(self)
 
     def get_config(self):

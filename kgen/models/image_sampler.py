@@ -2,17 +2,19 @@
 training (in-training FID, TensorBoard grids, `kgen bench`) and evaluation (`kgen eval`,
 `kgen plot`) both sample with, so it lives with the models they share."""
 
+import keras
 import numpy as np
-import tensorflow as tf
+
+from kgen.models.compiled import compiled_model_function
 
 
 def resolve_jit_compile(setting, auto_default):
     """--jit-compile as a bool: "on"/"off" as said, "auto" as `auto_default` says (for the
     train step `kgen.training.strategy.default_jit_compile(strategy)`; for in-process
     sampling, such as the TensorBoard grids and `kgen bench`, the model's
-    `sample_jit_compile`)."""
+    `sample_jit_compile`), and always on under JAX, which runs op by op without it."""
     if setting == "auto":
-        return auto_default
+        return bool(auto_default) or keras.backend.backend() == "jax"
     return setting == "on"
 
 
@@ -30,9 +32,11 @@ class ImageSampler:
         self.model = model
         self.batch_size = batch_size
         self.jit_compile = resolve_jit_compile(jit_compile, model.sample_jit_compile)
-        self._draw = tf.function(
+        self._draw = compiled_model_function(
+            model,
             lambda size, seed, labels: model.sample(size, seed=seed, labels=labels),
-            jit_compile=self.jit_compile,
+            self.jit_compile,
+            static_argnums=(0,),
         )
 
     def __call__(self, num, seed, labels=None):
@@ -58,7 +62,9 @@ class ImageSampler:
                 self.model.summary_labels(size) if labels is None else labels[start : start + size]
             )
             batches.append(
-                np.asarray(self._draw(size, tf.constant(seed + index, tf.int64), batch_labels[-1]))
+                keras.ops.convert_to_numpy(
+                    self._draw(size, np.asarray(seed + index, np.int64), batch_labels[-1])
+                )
             )
             if progress:
                 progress(start + size, num)

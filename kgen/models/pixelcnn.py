@@ -16,7 +16,6 @@ from kgen.distributions import bits_per_dim
 from kgen.distributions import get_likelihood
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
-from kgen.models.reference_steps import ReferencePixelCNN
 from kgen.models.steps import backend_test_step
 from kgen.models.steps import backend_train_step
 from kgen.models.training_steps import objective_test_step
@@ -256,6 +255,8 @@ class PixelCNN(GenerativeModel):
         }
 
     def reference_model(self):
+        from kgen.models.reference_steps import ReferencePixelCNN  # TensorFlow's: imported on use
+
         return ReferencePixelCNN(self)
 
     def get_config(self):

@@ -15,7 +15,6 @@ from kgen.distributions import get_likelihood
 from kgen.layers import Sampling
 from kgen.models.base import GenerativeModel
 from kgen.models.kgen_model import Endpoint
-from kgen.models.reference_steps import ReferenceVAE
 from kgen.models.steps import backend_test_step
 from kgen.models.steps import backend_train_step
 from kgen.models.training_steps import objective_test_step
@@ -214,6 +213,8 @@ class VAE(GenerativeModel):
         }
 
     def reference_model(self):
+        from kgen.models.reference_steps import ReferenceVAE  # TensorFlow's: imported on use
+
         return ReferenceVAE(self)
 
     def get_config(self):

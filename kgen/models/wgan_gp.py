@@ -6,7 +6,6 @@ from keras import ops
 
 from kgen.models.adversarial import AdversarialModel
 from kgen.models.adversarial import squared_norms
-from kgen.models.reference_steps import ReferenceWGANGP
 from kgen.random import resolve_seed
 from kgen.random import sub_seed
 
@@ -120,6 +119,8 @@ class WGANGP(AdversarialModel):
             weight.assign(ops.clip(weight, -self.clip_value, self.clip_value))
 
     def reference_model(self):
+        from kgen.models.reference_steps import ReferenceWGANGP  # TensorFlow's: imported on use
+
         return ReferenceWGANGP(self)
 
     def get_config(self):

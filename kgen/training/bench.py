@@ -12,15 +12,18 @@ import time
 
 import keras
 
-from kgen.data import training_stream
+from kgen.data.synthetic import synthetic_batches
+from kgen.data.synthetic import synthetic_info
 from kgen.errors import ConfigError
 from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.models.image_sampler import ImageSampler
 from kgen.training.build import build_model
 from kgen.training.build import load_data
+from kgen.training.build import with_family_defaults
 from kgen.training.strategy import describe_devices
 from kgen.training.strategy import device_name
+from kgen.training.strategy import fit_scope
 from kgen.training.strategy import make_strategy
 
 
@@ -39,6 +42,7 @@ def benchmark(
     reference=False,
     repeats=None,
     compare=None,
+    synthetic=False,
     announce=None,
 ):
     """Measure one family; returns the JSON-ready dict (shared keys first). `announce`,
@@ -51,6 +55,10 @@ def benchmark(
     `compare`, (field, values), times one model per value of a TrainConfig field (such as
     ("jit_compile", ("off", "on"))) the same way, against the first value; the other
     figures are the first value's. The models are built alike but for that setting.
+
+    With `synthetic`, the model trains on random images of the dataset's shape made with
+    NumPy (`kgen.data.synthetic`) instead of the dataset through tf.data: no dataset is
+    read, and no TensorFlow is needed on JAX. There is then no input pipeline to time.
     """
     if reference and compare:
         raise ConfigError("Pass --reference or --compare, not both: each is its own comparison.")
@@ -58,9 +66,24 @@ def benchmark(
     strategy = make_strategy(train_config.strategy)
     if announce:
         announce(f"Benchmarking {family.name} on {describe_devices(strategy)}.")
-    train_data, _, info = load_data(dataclasses.replace(train_config, eval_split="none"), family)
     batch = train_config.batch_size
     seed = 0 if train_config.seed is None else train_config.seed
+    if synthetic:
+        dataset = with_family_defaults(train_config, family).dataset
+        info = synthetic_info(dataset, train_config.image_size)
+
+        def stream():
+            return synthetic_batches(info, batch, seed)
+
+    else:
+        from kgen.data import training_stream
+
+        train_config = dataclasses.replace(train_config, eval_split="none")
+        train_data, _, info = load_data(train_config, family)
+
+        def stream():
+            return training_stream(train_data, batch, seed)
+
     keras.utils.set_random_seed(seed)
     field, values = compare or (None, ())
     if values:
@@ -69,13 +92,7 @@ def benchmark(
     repeats = repeats or (5 if reference or compare else 1)
 
     # Input pipeline alone: batches through the same stream training reads.
-    input_batches = max(steps * 5, 50)
-    iterator = iter(training_stream(train_data, batch, seed))
-    next(iterator)
-    start = time.perf_counter()
-    for _ in range(input_batches):
-        next(iterator)
-    input_rate = _rate(input_batches * batch, time.perf_counter() - start)
+    input_rate = None if synthetic else _input_rate(stream(), batch, max(steps * 5, 50))
 
     contenders = {"kgen": model}
     for value in values[1:]:
@@ -93,9 +110,8 @@ def benchmark(
     # times the same number of steps, a whole number of executions of each.
     per_call = math.lcm(*(contender.steps_per_execution for contender in contenders.values()))
     steps = _round_up(steps, per_call)
-    rates = _alternating_train_rates(
-        contenders, lambda: training_stream(train_data, batch, seed), warmup, steps, repeats
-    )
+    with fit_scope(strategy):
+        rates = _alternating_train_rates(contenders, stream, warmup, steps, repeats)
     rates = {name: [batch * rate for rate in runs] for name, runs in rates.items()}
 
     # A model that draws no images (the domain classifier) has no sampling speed, nor has
@@ -107,12 +123,14 @@ def benchmark(
     )
     result = {
         "model": family.name,
+        "backend": keras.backend.backend(),
         "device": device_name(),
         "batch_size": batch,
         "train_images_per_s": statistics.median(rates["kgen"]),
         "sample_images_per_s": sampler and _sample_rate(sampler, sample_size, sample_batches),
         "input_images_per_s": input_rate,
         "dataset": info.name,
+        "synthetic": synthetic,
         "image_shape": list(info.image_shape),
         "strategy": type(strategy).__name__,
         "replicas": strategy.num_replicas_in_sync,
@@ -146,6 +164,16 @@ def benchmark(
         draw(sample_size)
         result[f"{name}_images_per_s"] = _rate(sample_size, time.perf_counter() - start)
     return result
+
+
+def _input_rate(iterator, batch, batches):
+    """Images/second of `batches` batches drawn from `iterator` (after a first one)."""
+    iterator = iter(iterator)
+    next(iterator)
+    start = time.perf_counter()
+    for _ in range(batches):
+        next(iterator)
+    return _rate(batches * batch, time.perf_counter() - start)
 
 
 def _versus(ours, theirs):

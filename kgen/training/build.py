@@ -10,10 +10,8 @@ import dataclasses
 import math
 
 import keras
-import tensorflow as tf
 
 from kgen.data import DatasetInfo
-from kgen.data import load_source
 from kgen.data import steps_per_epoch
 from kgen.errors import ConfigError
 from kgen.errors import DataError
@@ -25,6 +23,7 @@ from kgen.training.config import TrainConfig
 from kgen.training.run_dir import RunDir
 from kgen.training.strategy import default_jit_compile
 from kgen.training.strategy import default_steps_per_execution
+from kgen.training.strategy import gpu_visible
 from kgen.training.strategy import make_strategy
 
 
@@ -99,6 +98,8 @@ def resolve_steps_per_execution(train_config, num_examples, strategy, resume_ste
 
 def load_data(train_config, family):
     """(train dataset, eval dataset or None, DatasetInfo) for a training run."""
+    from kgen.data import load_source  # tf.data and TFDS: imported when data is loaded
+
     spec = train_config.dataset or family.default_dataset
     source = dict(
         data_dir=train_config.data_dir,
@@ -125,7 +126,7 @@ def dtype_policy(mixed_precision):
     """Set the global Keras dtype policy for building a model, then restore it."""
     previous = keras.config.dtype_policy()
     if mixed_precision:
-        on_gpu = bool(tf.config.list_physical_devices("GPU"))
+        on_gpu = gpu_visible()
         keras.config.set_dtype_policy("mixed_float16" if on_gpu else "mixed_bfloat16")
     try:
         yield

@@ -8,23 +8,26 @@ the variables that are missing or extra, never loaded by position.
 """
 
 import math
-import re
 import shutil
 import tempfile
 
 import keras
-import tensorflow as tf
 
 from kgen.errors import CheckpointMismatch
+from kgen.training.checkpoint_formats import checkpoint_store
+from kgen.training.checkpoint_formats import refuse_other_backends_checkpoints
+from kgen.training.checkpoint_formats import stored_variables
 from kgen.training.variable_paths import variables_by_path
-
-CHECKPOINT_PREFIX = "ckpt"
-_VARIABLES = "variables"  # the checkpoint's entry holding the {path: variable} dict
-_VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 
 
 class TrainingState:
-    """The global step and a CheckpointManager over everything a resumed run needs.
+    """The global step and the run's checkpoints of everything a resumed run needs.
+
+    Under TensorFlow the checkpoints are `tf.train.Checkpoint`s; under JAX, whose arrays
+    those cannot hold, `.npz` files (`kgen.training.checkpoint_formats`). Both key every
+    variable by its attribute path, so they hold the same state; a run resumes on the
+    backend it started on, and a checkpoint of the other backend's format is refused with
+    a message that names the backend to use.
 
     Args:
         model: a compiled model; its optimizers are found through the model.
@@ -37,13 +40,8 @@ class TrainingState:
 
     def __init__(self, model, directory, max_to_keep=3, restore_from=None):
         self.model = model
-        self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
-        # Filled with the model's {path: variable} before each save and restore: optimizer
-        # slots appear only once the optimizers are built.
-        self.checkpoint = tf.train.Checkpoint(step=self.step, **{_VARIABLES: {}})
-        self.manager = tf.train.CheckpointManager(
-            self.checkpoint, directory, max_to_keep=max_to_keep, checkpoint_name=CHECKPOINT_PREFIX
-        )
+        self.store = checkpoint_store(directory, max_to_keep)
+        self.step = self.store.step
         self.restore_from = restore_from
 
     def restore(self):
@@ -57,7 +55,7 @@ class TrainingState:
     def latest_step(self):
         """The global step of the newest checkpoint (0 if none), read without restoring it."""
         latest = self._latest()
-        return int(tf.train.load_variable(latest, "step" + _VALUE_SUFFIX)) if latest else 0
+        return self.store.read_step(latest) if latest else 0
 
     def restore_weights(self):
         """Restore the model's own variables only (for export and evaluation: the optimizers'
@@ -72,31 +70,21 @@ class TrainingState:
 
     def _restore(self, checkpoint_path, paths, partial):
         check_checkpoint_matches(checkpoint_path, paths, allow_extra=partial)
-        getattr(self.checkpoint, _VARIABLES).update(paths)
-        status = self.checkpoint.restore(checkpoint_path)
-        if partial:
-            status.expect_partial()
-        else:
-            status.assert_existing_objects_matched()
+        self.store.restore(checkpoint_path, paths, partial)
 
     def _latest(self):
-        if self.restore_from:
-            return tf.train.latest_checkpoint(self.restore_from)
-        return self.manager.latest_checkpoint
+        directory = self.restore_from or self.store.directory
+        latest = self.store.latest(directory)
+        if not latest:
+            refuse_other_backends_checkpoints(directory)
+        return latest
 
     def save(self):
-        getattr(self.checkpoint, _VARIABLES).update(variables_by_path(self.model))
-        return self.manager.save(checkpoint_number=self.step)
-
-
-def stored_variables(checkpoint_path):
-    """{path: shape} of the model variables a kgen checkpoint holds."""
-    stored = {}
-    prefix = _VARIABLES + "/"
-    for name, shape in tf.train.list_variables(checkpoint_path):
-        if name.startswith(prefix) and name.endswith(_VALUE_SUFFIX):
-            stored[_unescape(name[len(prefix) : -len(_VALUE_SUFFIX)])] = tuple(shape)
-    return stored
+        # Mid-epoch, Keras's JAX trainer holds the state outside the variables (Keras's
+        # callbacks sync it through `Callback.model`; this state holds the model itself).
+        if keras.backend.backend() == "jax":
+            self.model.jax_state_sync()
+        return self.store.save(variables_by_path(self.model))
 
 
 def check_checkpoint_matches(checkpoint_path, paths, allow_extra=False):
@@ -132,11 +120,6 @@ def check_checkpoint_matches(checkpoint_path, paths, allow_extra=False):
         )
 
 
-def _unescape(name):
-    """Undo TensorFlow's escaping of checkpoint names ('/' is written '.S', '.' is '..')."""
-    return re.sub(r"\.(.)", lambda match: "/" if match.group(1) == "S" else match.group(1), name)
-
-
 class CheckpointCallback(keras.callbacks.Callback):
     """Counts steps, saves every `every` steps and at each epoch's end, and stops training on
     a NaN or infinite logged value without saving, so the last good checkpoint is the newest.
@@ -151,9 +134,9 @@ class CheckpointCallback(keras.callbacks.Callback):
     Keras's LossScaleOptimizer does not advance `iterations` on the steps it skips, so it
     would fall behind the place in the data stream, which a resumed run skips to by step.
 
-    A step whose gradients were not finite was not applied and logs NaN (see
-    `kgen.models.tensorflow_steps.minimize`), so it stops the run here too. The logs of an
-    execution are its last step's, but the metrics are running means over the epoch, which
+    A step whose gradients were not finite was not applied and logs NaN (see `minimize` in
+    `kgen.models.tensorflow_steps` and `jax_steps`), so it stops the run here too. The logs
+    of an execution are its last step's, but the metrics are running means over the epoch, which
     stay NaN once a step of it was, so a NaN anywhere in the execution shows at its end.
     """
 

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable
 
 import keras
-import tensorflow as tf
+import numpy as np
 
 from kgen import __version__
 from kgen.data import DatasetInfo
@@ -33,6 +33,7 @@ from kgen.training.config import TrainConfig
 from kgen.training.run_dir import RunDir
 from kgen.training.run_dir import open_run
 from kgen.training.strategy import describe_devices
+from kgen.training.strategy import fit_scope
 from kgen.training.strategy import is_chief
 from kgen.training.strategy import make_strategy
 from kgen.training.strategy import worker_values
@@ -67,7 +68,7 @@ class RunSetup:
 
     Attributes:
         model: the compiled model, built in the strategy's scope.
-        strategy: the tf.distribute strategy it trains under.
+        strategy: the strategy it trains under (`kgen.training.strategy.make_strategy`).
         chief: whether this process writes the run's outputs.
         train_data, eval_data: the unbatched datasets (eval_data None without an eval split).
         info: the DatasetInfo.
@@ -76,10 +77,10 @@ class RunSetup:
     """
 
     model: keras.Model
-    strategy: tf.distribute.Strategy
+    strategy: object  # a tf.distribute.Strategy, or a JaxStrategy
     chief: bool
-    train_data: tf.data.Dataset
-    eval_data: tf.data.Dataset | None
+    train_data: object  # tf.data.Dataset
+    eval_data: object | None
     info: DatasetInfo
     seed: int
     train_config: TrainConfig
@@ -135,7 +136,8 @@ def fit(
         extras = [*extras, TimeEstimateCallback(announce, state.step, _total_steps(setup))]
     checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
     logger = _tensorboard_logger(setup, run, state) if chief else None
-    metrics = _fit_from(setup, start_step, _callbacks(checkpoints, extras, logger), verbose)
+    with fit_scope(strategy):
+        metrics = _fit_from(setup, start_step, _callbacks(checkpoints, extras, logger), verbose)
     _finish(run, checkpoints, chief)
     return FitResult(
         model=model,
@@ -209,13 +211,18 @@ def _record(family, model_config, train_config, info):
 
 
 def _seed_everything(seed, deterministic):
-    """Seed every generator; op determinism on for a run given --seed, off for one without.
+    """Seed every generator; on TensorFlow, op determinism on for a run given --seed, off
+    for one without (JAX's CPU and GPU kernels are deterministic already).
 
     Op determinism is process-wide and TensorFlow never turns it off by itself, so a seeded
     run would leave it on for every later run in the process; under it Keras also keeps XLA
     off. TensorFlow exposes the switch-off only in its framework config module.
     """
     keras.utils.set_random_seed(seed)
+    if keras.backend.backend() != "tensorflow":
+        return
+    import tensorflow as tf
+
     if deterministic:
         tf.config.experimental.enable_op_determinism()
     else:
@@ -272,11 +279,12 @@ def _set_steps_per_execution(setup, run, start_step):
 def _tensorboard_logger(setup, run, state):
     data = setup.eval_data if setup.eval_data is not None else setup.train_data
     batch = next(iter(data.batch(SUMMARY_IMAGES).take(1)))
+    labels = batch.get("label")
     return TensorBoardLogger(
         run.path,
         state,
         log_every=setup.train_config.log_every,
-        summary_batch=(batch["image"], batch.get("label")),
+        summary_batch=(np.asarray(batch["image"]), None if labels is None else np.asarray(labels)),
         hparams=_hparams(run.record),
         jit_compile=resolve_jit_compile(
             setup.train_config.jit_compile, setup.model.sample_jit_compile

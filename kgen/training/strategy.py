@@ -1,53 +1,19 @@
-"""Choosing a tf.distribute strategy, and the one fix kgen needs for multi-worker `fit`."""
+"""Choosing a strategy: a tf.distribute strategy on TensorFlow, a `JaxStrategy` (Keras's
+DataParallel) on JAX; and what generic code asks of either (the chief, the devices, the
+`auto` settings). TensorFlow and JAX are imported only on their own backend."""
 
+import contextlib
 import json
 import os
 import platform
 
-import tensorflow as tf
+import keras
 
 from kgen.errors import ConfigError
-from kgen.keras_support import unsupported_keras
+from kgen.training.jax_distribution import JaxStrategy
 
 STRATEGIES = ("auto", "one-device", "mirrored", "multi-worker")
 TASK_TYPES = ("chief", "worker")  # the TF_CONFIG tasks that train under multi-worker
-
-
-class MultiWorkerStrategy(tf.distribute.MultiWorkerMirroredStrategy):
-    """MultiWorkerMirroredStrategy whose `reduce` takes what Keras 3.15's `fit` hands it.
-
-    Two calls in keras/src/backend/tensorflow/trainer.py fail on the stock strategy:
-    - `reduce_per_replica` reduces each step's metrics with `reduce("MEAN", v, axis=0)`; a
-      scalar metric has no axis 0. Reducing a scalar across replicas is what `axis=None`
-      means, so rank-0 values drop the axis.
-    - `_symbolic_build` reduces a whole batch (a dict of per-replica tensors) in one call;
-      the multi-worker `reduce` takes one value. Nested structures are reduced leaf by leaf.
-    Every other call goes through untouched.
-
-    Those calls are Keras internals, so on a Keras version the fix was not checked on it
-    refuses to start (ConfigError) rather than risk a wrong reduction; the check comes
-    before the parent's constructor, which starts TensorFlow's collective ops.
-    """
-
-    def __init__(self, *args, **kwargs):
-        problem = unsupported_keras("--strategy multi-worker")
-        if problem:
-            raise ConfigError(problem)
-        super().__init__(*args, **kwargs)
-
-    def reduce(self, reduce_op, value, axis=None):
-        if isinstance(value, (dict, list, tuple)):
-            return tf.nest.map_structure(lambda leaf: self.reduce(reduce_op, leaf, axis), value)
-        if axis is not None and _is_scalar(value):
-            axis = None
-        return super().reduce(reduce_op, value, axis=axis)
-
-
-def _is_scalar(value):
-    per_replica = getattr(value, "values", None)
-    first = per_replica[0] if isinstance(per_replica, tuple) and per_replica else value
-    shape = getattr(first, "shape", None)
-    return shape is not None and shape.rank == 0
 
 
 def make_strategy(name="auto", devices=None):
@@ -58,6 +24,12 @@ def make_strategy(name="auto", devices=None):
     """
     if name not in STRATEGIES:
         raise ConfigError(f"Unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}.")
+    if keras.backend.backend() == "jax":
+        return JaxStrategy(name, devices)
+    import tensorflow as tf
+
+    from kgen.training.tf_strategy import MultiWorkerStrategy
+
     # Physical, not logical, devices: listing logical ones starts TensorFlow's runtime, after
     # which MultiWorkerMirroredStrategy can no longer configure its collective ops.
     gpus = tf.config.list_physical_devices("GPU")
@@ -77,8 +49,19 @@ def make_strategy(name="auto", devices=None):
     return MultiWorkerStrategy()
 
 
+def fit_scope(strategy):
+    """What `fit` runs inside: the JAX distribution's scope, which Keras's JAX trainer reads
+    the distribution from; nothing on TensorFlow, whose trainer finds the strategy through
+    the model's variables."""
+    if isinstance(strategy, JaxStrategy):
+        return strategy.scope()
+    return contextlib.nullcontext()
+
+
 def is_chief(strategy):
     """Whether this process writes logs, checkpoints and exports (always true off a cluster)."""
+    if isinstance(strategy, JaxStrategy):
+        return strategy.is_chief()
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return True
@@ -96,9 +79,13 @@ def worker_values(strategy, value):
     other collective (such as creating variables in the strategy's scope) before it on
     some workers only.
     """
+    if isinstance(strategy, JaxStrategy):
+        return strategy.worker_values(value)
     resolver = getattr(strategy, "cluster_resolver", None)
     if resolver is None or not resolver.task_type:
         return {"this process": value}
+    import tensorflow as tf
+
     row = [TASK_TYPES.index(resolver.task_type), resolver.task_id, value]
 
     # MultiWorkerMirroredStrategy runs its collectives from replica functions inside a
@@ -124,7 +111,13 @@ JIT_COMPILE_BY_DEVICE = {"CPU": False, "GPU": True}
 
 def default_jit_compile(strategy):
     """The `--jit-compile auto` setting of the train step: JIT_COMPILE_BY_DEVICE for the
-    device type `strategy` trains on, and off for any strategy over several devices."""
+    device type `strategy` trains on, and off for any tf.distribute strategy over several
+    devices. Always on under JAX, whose steps run op by op without it (and whose
+    DataParallel compiles one program for every device)."""
+    if isinstance(strategy, JaxStrategy):
+        return True
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.OneDeviceStrategy):
         return False
     return JIT_COMPILE_BY_DEVICE.get(_device_type(strategy), False)
@@ -147,8 +140,21 @@ def default_steps_per_execution(strategy):
     return DEFAULT_STEPS_PER_EXECUTION.get(_device_type(strategy), 1)
 
 
+def gpu_visible():
+    """Whether the running backend sees a GPU."""
+    if keras.backend.backend() == "jax":
+        return JaxStrategy.accelerator_name() is not None
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def device_name():
     """The accelerator's name, or the CPU's with its core count."""
+    if keras.backend.backend() == "jax":
+        return JaxStrategy.accelerator_name() or _cpu_name()
+    import tensorflow as tf
+
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
         details = tf.config.experimental.get_device_details(gpus[0])
@@ -185,11 +191,17 @@ def describe_devices(strategy):
     text = f"{name}, {replicas} replica{'s' if replicas > 1 else ''}"
     if not on_cpu:
         return text
-    if tf.config.list_physical_devices("GPU"):
+    if gpu_visible():
         return f"{text}; a GPU is visible, but --strategy chose the CPU"
+    if isinstance(strategy, JaxStrategy):
+        return f"{text}; JAX sees no GPU (on a CUDA host: pip install 'jax[cuda12]')"
     return f"{text}; TensorFlow sees no GPU (on a CUDA host: pip install 'kgen[gpu]')"
 
 
 def _device_type(strategy):
-    """ "CPU" or "GPU" (or another TensorFlow device type): where `strategy`'s replicas run."""
+    """ "CPU" or "GPU" (or another device type): where `strategy`'s replicas run."""
+    if isinstance(strategy, JaxStrategy):
+        return strategy.device_type
+    import tensorflow as tf
+
     return tf.DeviceSpec.from_string(strategy.extended.worker_devices[0]).device_type

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from kgen.models.compiled import compiled_model_function
 from kgen.plots import figure_to_array
 from kgen.plots import summary_figures
 from kgen.utils.images import image_grid
@@ -92,8 +93,8 @@ class TensorBoardLogger(keras.callbacks.Callback):
             return
         images, labels = self.summary_batch
         if self._image_summaries is None:  # one graph, traced once: samplers loop in-graph
-            self._image_summaries = tf.function(
-                self.model.image_summaries, jit_compile=self.jit_compile
+            self._image_summaries = compiled_model_function(
+                self.model, self.model.image_summaries, self.jit_compile
             )
         for name, grid_images in self._image_summaries(images, labels).items():
             grid = image_grid(keras.ops.convert_to_numpy(grid_images))

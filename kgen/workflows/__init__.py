@@ -7,5 +7,6 @@ train a domain classifier when one is missing, measure samples during training.
 
 from kgen.workflows.classifiers import domain_classifier
 from kgen.workflows.classifiers import feature_extractor
+from kgen.workflows.exports import export_model
 from kgen.workflows.runs import export_run
 from kgen.workflows.runs import train

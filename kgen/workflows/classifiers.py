@@ -16,12 +16,12 @@ from kgen.evaluation.features import InceptionFeatures
 from kgen.evaluation.features import cached_domain_classifier
 from kgen.evaluation.features import classifier_folder
 from kgen.export.saved_model import ExportMetadata
-from kgen.export.saved_model import export_saved_model
 from kgen.export.saved_model import find_saved_model
 from kgen.models import ClassifierConfig
 from kgen.training.config import TrainConfig
 from kgen.training.driver import fit
 from kgen.utils.files import write_json
+from kgen.workflows.exports import export_model
 
 # Epochs the cached domain classifier trains for: 99.19% test accuracy on MNIST (docs/results.md).
 CLASSIFIER_EPOCHS = 5
@@ -144,7 +144,7 @@ def _train_domain_classifier(
         if not deterministic:
             tf_config.disable_op_determinism()
     metadata = ExportMetadata(family="classifier", dataset=dataset, step=result.final_step)
-    exported = export_saved_model(result.model, train_config.export, metadata=metadata)
+    exported = export_model(result.model, train_config.export, metadata=metadata)
     classifier = ClassifierFeatures(exported)
     record = {
         "trained_on": dataset,

@@ -9,7 +9,6 @@ from kgen.evaluation.sample_quality import ReferenceSet
 from kgen.export.saved_model import DEFAULT_MAX_SAMPLE_NUM
 from kgen.export.saved_model import ExportMetadata
 from kgen.export.saved_model import default_export_dir
-from kgen.export.saved_model import export_saved_model
 from kgen.models import GenerativeModel
 from kgen.models import get_family
 from kgen.training.build import load_data
@@ -19,6 +18,7 @@ from kgen.training.driver import fit
 from kgen.training.sample_quality import SampleQualityCallback
 from kgen.training.strategy import worker_values
 from kgen.workflows.classifiers import feature_extractor
+from kgen.workflows.exports import export_model
 
 
 def train(family_name, model_config, train_config, runs_root="runs", verbose="auto", announce=None):
@@ -52,7 +52,7 @@ def train(family_name, model_config, train_config, runs_root="runs", verbose="au
     metadata = ExportMetadata(
         family=family.name, dataset=result.dataset_info.name, step=result.final_step
     )
-    export_dir = export_saved_model(result.model, export_base, metadata=metadata)
+    export_dir = export_model(result.model, export_base, metadata=metadata)
     return dataclasses.replace(result, export_dir=export_dir)
 
 
@@ -64,7 +64,7 @@ def export_run(run_dir, export_base=None, max_sample_num=DEFAULT_MAX_SAMPLE_NUM)
     metadata = ExportMetadata(
         family=record["family"], dataset=record["dataset"]["name"], step=record["step"]
     )
-    return export_saved_model(model, export_base, max_sample_num=max_sample_num, metadata=metadata)
+    return export_model(model, export_base, max_sample_num=max_sample_num, metadata=metadata)
 
 
 def _sample_quality_during_training(train_config, family, announce):

@@ -1,0 +1,64 @@
+"""Keras's DataParallel under JAX (`kgen.training.jax_distribution`): one training step on
+two devices gives what it gives on one, for every family's step. Marked `jax_only`:
+tests/test_backends.py runs it under JAX with the CPU split into two host devices
+(XLA_FLAGS=--xla_force_host_platform_device_count=2); under TensorFlow the same is
+tests/test_replicas.py and the replica tests of tests/test_gan.py."""
+
+import keras
+import numpy as np
+import pytest
+from helpers import MNIST_INFO
+from helpers import build_small_adversarial
+from keras import ops
+
+from kgen.models import get_family
+from kgen.training.strategy import fit_scope
+from kgen.training.strategy import make_strategy
+
+pytestmark = pytest.mark.jax_only
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return {
+        "image": rng.uniform(size=(16, 28, 28, 1)).astype("float32"),
+        "label": rng.integers(0, 10, size=16).astype("int32"),
+    }
+
+
+def _build(name):
+    if name == "vae":
+        keras.utils.set_random_seed(0)
+        family = get_family("vae")
+        config = family.config_class(latent_dim=8, base_filters=8, hidden_units=32)
+        return family.build(config, MNIST_INFO, seed=1, jit_compile=True)
+    model = build_small_adversarial(name, d_steps=2)
+    # Plain SGD: Adam's first step g / (|g| + eps) turns float noise in near-zero gradients
+    # into full-size steps, which would hide what is compared here.
+    model.compile(d_optimizer=keras.optimizers.SGD(0.05), g_optimizer=keras.optimizers.SGD(0.05))
+    return model
+
+
+def _one_step(name, strategy):
+    with strategy.scope():
+        model = _build(name)
+    with fit_scope(strategy):
+        history = model.fit(_data(), batch_size=16, epochs=1, shuffle=False, verbose=0)
+    return model, history.history
+
+
+@pytest.mark.parametrize("name", ["vae", "wgan-gp"])  # one optimizer; two, and the penalty
+def test_one_step_same_on_one_and_two_devices(name):
+    mirrored = make_strategy("mirrored")
+    assert mirrored.num_replicas_in_sync == 2, "run with two host devices (see the docstring)"
+    assert make_strategy("auto").num_replicas_in_sync == 1  # CPUs are not accelerators
+    one, one_logs = _one_step(name, make_strategy("one-device"))
+    two, two_logs = _one_step(name, mirrored)
+    assert len(two.weights[0].value.sharding.device_set) == 2  # replicated on both
+    initial = [ops.convert_to_numpy(w) for w in _build(name).weights]
+    after_one = [ops.convert_to_numpy(w) for w in one.weights]
+    assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(after_one, initial)), "no change"
+    for a, b in zip(after_one, two.weights):
+        np.testing.assert_allclose(a, ops.convert_to_numpy(b), rtol=1e-4, atol=1e-6)
+    for name_, values in one_logs.items():
+        np.testing.assert_allclose(two_logs[name_], values, rtol=1e-5, err_msg=name_)
