@@ -80,12 +80,12 @@ def test_gan_steps_with_lazy_r1_and_augmentation_repeat_from_the_same_seed():
     # Augmentation draws inside the R1 penalty's input gradient, and inside the branch that
     # computes it every second discriminator step.
     settings = dict(r1_weight=1.0, r1_every=2, augment="color,translation")
-    model, history = _fit("gan", epochs=4, **settings)
-    _assert_optimizers_stepped(model, generator_steps=4)
-    # One discriminator step an epoch, at iterations 0, 1, 2, 3: due at 0 and 2 (scaled by 2).
+    model, history = _fit("gan", epochs=2, **settings)
+    _assert_optimizers_stepped(model, generator_steps=2)
+    # One discriminator step an epoch, at iterations 0 and 1: due at 0 only (scaled by 2).
     penalties = history["r1_penalty"]
-    assert penalties[0] > 0 and penalties[2] > 0 and penalties[1] == penalties[3] == 0, penalties
-    _, again = _fit("gan", epochs=4, **settings)
+    assert penalties[0] > 0 and penalties[1] == 0, penalties
+    _, again = _fit("gan", epochs=2, **settings)
     assert again == history
 
 

@@ -253,3 +253,45 @@ def test_a_jax_run_resumes_as_if_unbroken_logs_and_exports_what_tensorflow_serve
         for name, inputs in endpoints.items()
     )
     assert list(served["signatures"]) == expected
+
+
+# TensorFlow, TFDS and TensorBoard made unimportable, as on a host with Keras and JAX only.
+WITHOUT_TENSORFLOW = """
+import importlib.abc
+import runpy
+import sys
+
+
+class NoTensorFlow(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split(".")[0] in ("tensorflow", "tensorflow_datasets", "tensorboard"):
+            raise ImportError(f"{name} is not installed here")
+
+
+sys.meta_path.insert(0, NoTensorFlow())
+import kgen.models  # noqa: E402
+from kgen.models import jax_steps, training_steps  # noqa: E402,F401
+
+sys.argv = ["kgen", *sys.argv[1:]]
+runpy.run_module("cli.main", run_name="__main__")
+"""
+
+
+def test_the_models_and_a_synthetic_bench_run_on_jax_without_tensorflow():
+    import json
+
+    bench = ["--backend", "jax", "bench", "pixelcnn", "--synthetic", "--json", "--filters", "8", "--num-blocks", "1"]
+    bench += ["--steps", "1", "--warmup", "1", "--sample-size", "1", "--batch-size", "8"]
+    result = subprocess.run(
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, *bench],
+        cwd=TESTS.parent,
+        env=dict(os.environ, KERAS_BACKEND="jax"),  # for the imports before the CLI's
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["backend"] == "jax" and figures["synthetic"] is True
+    assert figures["image_shape"] == [28, 28, 1] and figures["input_images_per_s"] is None
+    assert figures["train_images_per_s"] > 0 and figures["sample_images_per_s"] > 0

@@ -131,14 +131,8 @@ def test_backend_is_read_before_keras_is_imported():
     loaded = subprocess.run([sys.executable, "-c", check], cwd=root, capture_output=True, text=True)
     assert loaded.returncode == 0, loaded.stderr[-2000:]
     env = {k: v for k, v in os.environ.items() if k != "KERAS_BACKEND"}
-    version = subprocess.run(
-        [sys.executable, "-m", "cli.main", "--backend", "jax", "--version"],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    command = [sys.executable, "-m", "cli.main", "--backend", "jax", "--version"]
+    version = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True)
     assert version.returncode == 0, version.stderr[-2000:]
     assert "backend jax" in version.stdout, version.stdout
     # In a process whose Keras already runs on TensorFlow, another backend is refused.

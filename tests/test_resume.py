@@ -283,3 +283,17 @@ def test_callbacks_read_the_step_just_taken_wherever_the_checkpoint_callback_sit
         for callback in callbacks:
             callback.on_train_batch_end(begin + steps_per_execution - 1, {"loss": 1.0})
     assert seen == [10 + steps_per_execution * (i + 1) for i in range(3)]
+
+
+def test_checkpoints_of_the_other_backend_are_refused_by_name(tmp_path):
+    from helpers import build_small
+
+    from kgen.errors import CheckpointMismatch
+    from kgen.training.checkpoints import TrainingState
+
+    # A run on JAX writes .npz checkpoints; resuming it here, on TensorFlow, would start over.
+    np.savez(tmp_path / "ckpt-4.npz", __step__=np.int64(4))
+    state = TrainingState(build_small("vae"), str(tmp_path))
+    with pytest.raises(CheckpointMismatch, match="written under the jax backend") as error:
+        state.restore()
+    assert "KERAS_BACKEND=jax" in str(error.value) and "--fresh" in str(error.value)

@@ -12,6 +12,7 @@ import keras
 from keras import layers
 
 from kgen.errors import ConfigError
+from kgen.layers import Conv2DTranspose
 from kgen.networks.common import append_label
 from kgen.networks.common import check_square
 from kgen.networks.common import downsampling_steps
@@ -68,12 +69,12 @@ def build_generator(
     x = _batch_norm_relu(x)
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
-        x = layers.Conv2DTranspose(
+        x = Conv2DTranspose(
             base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False
         )(x)
         x = _batch_norm_relu(x)
     # The last upsampling gives the image itself; float32 so that tanh is never rounded.
-    image = layers.Conv2DTranspose(
+    image = Conv2DTranspose(
         channels, 4, strides=2, padding="same", activation="tanh", dtype="float32", name="image"
     )(x)
     inputs = [z, label] if num_classes else z

@@ -9,6 +9,7 @@ import keras
 from keras import layers
 
 from kgen.errors import ConfigError
+from kgen.layers import Conv2DTranspose
 from kgen.networks.common import append_label
 from kgen.networks.common import check_square
 from kgen.networks.common import downsampling_steps
@@ -73,7 +74,7 @@ def build_vae_decoder(
         for stage in reversed(range(steps)):
             filters = base_filters * 2**stage
             x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-            x = layers.Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu")(x)
+            x = Conv2DTranspose(filters, 4, strides=2, padding="same", activation="relu")(x)
         params = layers.Conv2D(out_channels, 3, padding="same", dtype="float32")(x)
     elif architecture == "mlp":
         x = layers.Dense(hidden_units, activation="relu")(x)
