@@ -280,10 +280,10 @@ runpy.run_module("cli.main", run_name="__main__")
 def test_the_models_and_a_synthetic_bench_run_on_jax_without_tensorflow():
     import json
 
-    bench = ["--backend", "jax", "bench", "pixelcnn", "--synthetic", "--json", "--filters", "8", "--num-blocks", "1"]
-    bench += ["--steps", "1", "--warmup", "1", "--sample-size", "1", "--batch-size", "8"]
+    bench = "--backend jax bench pixelcnn --synthetic --json --filters 8 --num-blocks 1"
+    bench += " --steps 1 --warmup 1 --sample-size 1 --batch-size 8"
     result = subprocess.run(
-        [sys.executable, "-c", WITHOUT_TENSORFLOW, *bench],
+        [sys.executable, "-c", WITHOUT_TENSORFLOW, *bench.split()],
         cwd=TESTS.parent,
         env=dict(os.environ, KERAS_BACKEND="jax"),  # for the imports before the CLI's
         capture_output=True,

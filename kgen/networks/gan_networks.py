@@ -69,9 +69,8 @@ def build_generator(
     x = _batch_norm_relu(x)
     x = layers.Reshape((start, start, top_filters))(x)
     for stage in reversed(range(steps - 1)):
-        x = Conv2DTranspose(
-            base_filters * 2**stage, 4, strides=2, padding="same", use_bias=False
-        )(x)
+        filters = base_filters * 2**stage
+        x = Conv2DTranspose(filters, 4, strides=2, padding="same", use_bias=False)(x)
         x = _batch_norm_relu(x)
     # The last upsampling gives the image itself; float32 so that tanh is never rounded.
     image = Conv2DTranspose(
