@@ -61,6 +61,7 @@ def test_one_step_same_on_one_and_two_devices(name):
     after_one = [ops.convert_to_numpy(w) for w in one.weights]
     assert any(np.abs(a - b).max() > 1e-4 for a, b in zip(after_one, initial)), "no change"
     for a, b in zip(after_one, two.weights):
-        np.testing.assert_allclose(a, ops.convert_to_numpy(b), rtol=1e-4, atol=1e-6)
+        # As tests/test_gan.py allows TensorFlow's replicas: sums taken in another order.
+        np.testing.assert_allclose(a, ops.convert_to_numpy(b), rtol=2e-4, atol=2e-6)
     for name_, values in one_logs.items():
-        np.testing.assert_allclose(two_logs[name_], values, rtol=1e-5, err_msg=name_)
+        np.testing.assert_allclose(two_logs[name_], values, rtol=1e-4, err_msg=name_)
