@@ -1,12 +1,12 @@
 """The archives and the one training step that tests/test_backends.py compares across
-backends, run in whichever process calls `run(folder, phase)`: the suite's own process on
-TensorFlow, a subprocess on JAX.
+backends: `run(folder, "write")` in the suite's TensorFlow process, `run(folder, "read")`
+in its JAX process.
 
-Each phase writes a VAE's and a PixelCNN's .keras archives (with the outputs they give where
-they were written) or reads the other backend's (with the outputs they give there): the
-VAE's decoder and PixelCNN's exact log-likelihood, both deterministic. The writing phases
-also take one training step of the same PixelCNN (JAX's read from TensorFlow's archive) on a
-binary batch, which makes the Bernoulli targets exact, so no random draw enters it.
+"write" saves a VAE's and a PixelCNN's .keras archives with the outputs they give where
+they were written: the VAE's decoder and PixelCNN's exact log-likelihood, both
+deterministic. "read" loads them and records the outputs they give there. Both take one
+training step of the same PixelCNN (JAX's read from TensorFlow's archive) on a binary
+batch, which makes the Bernoulli targets exact, so no random draw enters it.
 """
 
 import keras
@@ -59,17 +59,6 @@ def one_step(folder, pixelcnn):
 
 
 def run(folder, phase):
-    """ "write" (TensorFlow), "read-and-write" (JAX) or "read" (TensorFlow again)."""
-    if phase == "write":
-        one_step(folder, write(folder))
-    elif phase == "read-and-write":
-        one_step(folder, read(folder, "tensorflow"))
-        write(folder)
-    else:
-        read(folder, "jax")
-
-
-if __name__ == "__main__":
-    import sys
-
-    run(*sys.argv[1:3])
+    """ "write" (on TensorFlow) or "read" (on JAX), each with one training step."""
+    pixelcnn = write(folder) if phase == "write" else read(folder, "tensorflow")
+    one_step(folder, pixelcnn)

@@ -105,19 +105,6 @@ def pytest_collection_modifyitems(config, items):
         if jax_only:
             config.hook.pytest_deselected(items=jax_only)
             items[:] = [item for item in items if not item.get_closest_marker("jax_only")]
-    _keep_shard(config, items)
-
-
-def _keep_shard(config, items):
-    """KGEN_TEST_SHARD=i/n keeps every n-th test from the i-th (the order is the files'):
-    tests/test_backends.py runs the JAX tests in two processes, one per pytest worker."""
-    shard = os.environ.get("KGEN_TEST_SHARD")
-    if not shard:
-        return
-    index, count = (int(part) for part in shard.split("/"))
-    dropped = [item for position, item in enumerate(items) if position % count != index]
-    config.hook.pytest_deselected(items=dropped)
-    items[:] = [item for position, item in enumerate(items) if position % count == index]
 
 
 def pytest_runtest_setup(item):

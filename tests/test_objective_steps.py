@@ -69,6 +69,8 @@ def test_training_lowers_the_loss_and_repeats_exactly(name):
     # The steps advanced the seed generators they draw from (on JAX, through the state
     # the step returns), so each step drew fresh noise.
     assert _seed_states(model) != model.seeds_before_fit
+    if name != "vae":
+        return  # the VAE draws what PixelCNN draws (binarization) and its own eps besides
     # The same seed and data give the same losses: every random draw is seeded, and on JAX
     # the seed generators' states go through the step as arrays.
     _, again, evaluated_again = _fit(name)
