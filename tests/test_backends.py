@@ -23,12 +23,17 @@ def test_keras_runs_the_backend_asked_for():
 
 
 # The JAX process's CPU is split into two host devices, for the tests of DataParallel
-# (tests/test_jax_devices.py); the other tests run on the first.
-def test_the_backend_tests_pass_under_jax():
+# (tests/test_jax_devices.py); the other tests run on the first. JAX's compilation cache,
+# in a folder of this test's, compiles each repeated program (a run again from the same
+# seed, a model rebuilt alike) once.
+def test_the_backend_tests_pass_under_jax(tmp_path):
     import jax  # noqa: F401  (in the test extra: a missing install fails here, not skips)
 
     env = dict(
-        os.environ, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=2"
+        os.environ,
+        KERAS_BACKEND="jax",
+        XLA_FLAGS="--xla_force_host_platform_device_count=2",
+        JAX_COMPILATION_CACHE_DIR=str(tmp_path),
     )
     command = [sys.executable, "-m", "pytest", "-m", "backends or jax_only", "-n", "0", "-q"]
     command += ["-p", "no:cacheprovider", "--durations=0", str(TESTS)]
@@ -141,7 +146,8 @@ def test_a_jax_run_resumes_as_if_unbroken_logs_and_exports_what_tensorflow_serve
     result = subprocess.run(
         [sys.executable, "-c", JAX_RUN, str(tmp_path)],
         cwd=TESTS.parent,
-        env=dict(os.environ, KERAS_BACKEND="jax"),
+        # The three runs of one model compile one program: JAX's cache keeps it.
+        env=dict(os.environ, KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla")),
         capture_output=True,
         text=True,
         timeout=600,
