@@ -24,10 +24,6 @@ import keras
 from keras.src.backend.common.stateless_scope import get_stateless_scope
 
 
-def _optimizer_variables(model):
-    return [v for optimizer in model.training_optimizers for v in optimizer.variables]
-
-
 def _run_stateless(model, step, state, data, variable_groups):
     with keras.StatelessScope(
         state_mapping=[
@@ -49,7 +45,7 @@ def train_step(model, step, state, data):
     groups = (
         model.trainable_variables,
         model.non_trainable_variables,
-        _optimizer_variables(model),
+        model.trainer_optimizer_variables(),
         model.metrics_variables,
     )
     return _run_stateless(model, step, state, data, groups)

@@ -23,8 +23,13 @@ class ExtraOptimizersJaxState:
         """Every optimizer a train step applies, `self.optimizer` first."""
         return (self.optimizer,)
 
+    def trainer_optimizer_variables(self):
+        """Every training optimizer's variables, `self.optimizer`'s first: the optimizer
+        part of the JAX trainer's state (what `kgen.models.jax_steps` reads)."""
+        return [v for optimizer in self.training_optimizers for v in optimizer.variables]
+
     def _extra_optimizer_variables(self):
-        return [v for optimizer in self.training_optimizers[1:] for v in optimizer.variables]
+        return self.trainer_optimizer_variables()[len(self.optimizer.variables) :]
 
     def _get_jax_state(self, *args, **kwargs):
         flags = _state_flags(*args, **kwargs)
