@@ -385,6 +385,11 @@ def test_evaluation_batches_keep_the_partial_batch():
     ]
 
 
+def test_evaluation_batches_drop_the_partial_batch_when_asked_for_whole_batches():
+    batches = evaluation_batches(_indexed(), 4, whole_batches=True)
+    assert _label_batches(batches, 10) == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
 def test_steps_per_epoch():
     assert steps_per_epoch(10, 4) == 2
     with pytest.raises(DataError, match="3 examples.*batch of 4.*--batch-size.*--limit"):

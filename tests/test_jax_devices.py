@@ -11,6 +11,7 @@ from helpers import MNIST_INFO
 from helpers import build_small_adversarial
 from keras import ops
 
+from kgen.errors import ConfigError
 from kgen.models import get_family
 from kgen.training.strategy import fit_scope
 from kgen.training.strategy import make_strategy
@@ -65,3 +66,39 @@ def test_one_step_same_on_one_and_two_devices(name):
         np.testing.assert_allclose(a, ops.convert_to_numpy(b), rtol=2e-4, atol=2e-6)
     for name_, values in one_logs.items():
         np.testing.assert_allclose(two_logs[name_], values, rtol=1e-4, err_msg=name_)
+
+
+# DataParallel gives each device an equal part of every batch: a batch size that does not
+# split is refused before a run folder exists, and validation keeps whole batches only (the
+# last partial one need not split), as the plan says.
+def test_mirrored_runs_need_batches_that_split_and_validate_on_whole_batches(tmp_path):
+    import tensorflow as tf
+
+    from kgen.data import DatasetInfo
+    from kgen.models import VAEConfig
+    from kgen.training import TrainConfig
+    from kgen.training.driver import fit
+
+    rng = np.random.default_rng(0)
+    images = rng.uniform(size=(29, 28, 28, 1)).astype("float32")
+    train = tf.data.Dataset.from_tensor_slices({"image": images[:16]})
+    validation = tf.data.Dataset.from_tensor_slices({"image": images[16:]})
+    data = (train, validation, DatasetInfo("synthetic", (28, 28, 1), 10, 16, "train"))
+    model_config = VAEConfig(latent_dim=4, base_filters=8, hidden_units=16)
+
+    def run(batch_size, said):
+        config = TrainConfig(
+            batch_size=batch_size, epochs=1, seed=1, strategy="mirrored",
+            logdir=str(tmp_path / f"run{batch_size}"), log_every=0, checkpoint_every=0,
+        )  # fmt: skip
+        return fit("vae", model_config, config, verbose=0, announce=said.append, data=data)
+
+    with pytest.raises(
+        ConfigError, match=r"--batch-size 3 .* 2 devices .* multiple of 2, such as 2"
+    ):
+        run(3, [])
+    assert not (tmp_path / "run3").exists()
+    said = []
+    result = run(4, said)
+    assert "validating after each on 12 of the 13 validation images (whole batches" in said[2]
+    assert np.isfinite(result.metrics["val_loss"]) and result.final_step == 4

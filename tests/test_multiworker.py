@@ -1,9 +1,11 @@
-"""MultiWorkerMirroredStrategy with two worker processes on 127.0.0.1.
+"""`--strategy multi-worker` with two worker processes on 127.0.0.1: MultiWorkerMirroredStrategy
+on TensorFlow, and `jax.distributed` with Keras's DataParallel on JAX.
 
 Both workers run the real driver (`fit`, with its metrics, checkpoints and callbacks) and must
 end with identical weights; only the chief writes the run directory and the export. A killed
 run resumes on both workers from the shared --logdir and ends as if never interrupted;
-workers that would resume from different steps all refuse instead of hanging.
+workers that would resume from different steps all refuse instead of hanging. On JAX the two
+processes also end with the weights one process trains on two devices.
 """
 
 import json
@@ -38,15 +40,32 @@ def _free_ports(count):
     return ports
 
 
-def _start_workers(folder, commands):
-    """Start one process per command, worker i with TF_CONFIG task index i, in `folder`."""
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in _free_ports(len(commands))]}
+def _cluster_variables(backend, ports, index):
+    """The environment that makes a process worker `index` of a cluster on `ports`: TF_CONFIG
+    on TensorFlow, the KERAS_DISTRIBUTION_* variables (`jax.distributed`) on JAX."""
+    addresses = [f"127.0.0.1:{port}" for port in ports]
+    if backend == "jax":
+        return dict(
+            KERAS_BACKEND="jax",
+            KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join(addresses),
+            KERAS_DISTRIBUTION_NUM_PROCESSES=str(len(ports)),
+            KERAS_DISTRIBUTION_PROCESS_ID=str(index),
+        )
+    cluster = {"worker": addresses}
+    return dict(
+        TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}})
+    )
+
+
+def _start_workers(folder, commands, backend="tensorflow"):
+    """Start one process per command, as worker i of a cluster on 127.0.0.1, in `folder`."""
+    ports = _free_ports(len(commands))
     (folder / "tmp").mkdir(parents=True, exist_ok=True)
     processes = []
     for index, command in enumerate(commands):
         env = dict(
             os.environ,
-            TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            **_cluster_variables(backend, ports, index),
             TF_CPP_MIN_LOG_LEVEL="2",
             CUDA_VISIBLE_DEVICES="",
             PYTHONPATH=str(REPO),
@@ -92,8 +111,8 @@ def _worker_commands(data_dir, folder, logdirs=(None, None)):
     ]
 
 
-def _train_to_the_end(data_dir, folder, logdirs=(None, None)):
-    processes = _start_workers(folder, _worker_commands(data_dir, folder, logdirs))
+def _train_to_the_end(data_dir, folder, logdirs=(None, None), backend="tensorflow"):
+    processes = _start_workers(folder, _worker_commands(data_dir, folder, logdirs), backend)
     outputs = _outputs(processes)
     for process, output in zip(processes, outputs):
         assert process.returncode == 0, output[-4000:]
@@ -122,6 +141,41 @@ def test_two_workers_on_loopback_end_with_identical_weights(uninterrupted):
     assert (uninterrupted / "worker0" / "run" / "run.json").is_file()
     assert (uninterrupted / "worker0" / "export" / "1" / "saved_model.pb").is_file()
     assert not (uninterrupted / "worker1" / "export").exists()
+
+
+# On JAX, two processes joined by `jax.distributed` (gloo collectives on CPU), one device
+# each, train as one process does on two devices: Keras's DataParallel gives each process its
+# part of every global batch, and the step's means and batch statistics span both. Slow
+# (95 s on the 2-core CI machine: three JAX processes, two of them at once, and an export).
+@pytest.mark.slow
+def test_two_jax_processes_train_as_one_process_on_two_devices(
+    tmp_path, tfds_data_dir, mnist_small
+):
+    _train_to_the_end(tfds_data_dir, tmp_path, backend="jax")
+    alone = subprocess.run(
+        [sys.executable, str(WORKER), str(tfds_data_dir), str(tmp_path / "alone")]
+        + [str(tmp_path / "alone.npz"), "", "mirrored"],
+        env=dict(
+            os.environ,
+            KERAS_BACKEND="jax",
+            XLA_FLAGS="--xla_force_host_platform_device_count=2",
+            PYTHONPATH=str(REPO),
+        ),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert alone.returncode == 0, alone.stderr[-4000:]
+    chief, other = np.load(tmp_path / "w0.npz"), np.load(tmp_path / "w1.npz")
+    one_process = np.load(tmp_path / "alone.npz")
+    assert int(chief["step"]) == int(other["step"]) == int(one_process["step"]) == 8
+    for key in chief.files:
+        np.testing.assert_array_equal(chief[key], other[key], err_msg=key)
+        np.testing.assert_allclose(chief[key], one_process[key], rtol=2e-4, atol=2e-6, err_msg=key)
+    assert (tmp_path / "worker0" / "run" / "run.json").is_file()
+    assert (tmp_path / "worker0" / "export" / "1" / "saved_model.pb").is_file()
+    assert not (tmp_path / "worker1" / "export").exists()
 
 
 @pytest.mark.slow

@@ -15,6 +15,7 @@ _LAZY = {
     "training_stream": "kgen.data.pipeline",
     "evaluation_batches": "kgen.data.pipeline",
     "images_and_labels": "kgen.data.pipeline",
+    "count_examples": "kgen.data.pipeline",
     "labelled_twin": "kgen.data.tfds_source",
 }
 

@@ -12,7 +12,13 @@ import tensorflow as tf
 
 from kgen.data._common import steps_per_epoch
 
-__all__ = ["training_stream", "evaluation_batches", "steps_per_epoch", "images_and_labels"]
+__all__ = [
+    "training_stream",
+    "evaluation_batches",
+    "steps_per_epoch",
+    "images_and_labels",
+    "count_examples",
+]
 
 
 def _shard_by_data(dataset: tf.data.Dataset) -> tf.data.Dataset:
@@ -46,7 +52,7 @@ def training_stream(
     """
     if cache:
         dataset = dataset.cache()
-    num_examples = _count(dataset)
+    num_examples = count_examples(dataset)
     per_epoch = steps_per_epoch(num_examples, global_batch_size)
     first_epoch, offset = divmod(skip_batches, per_epoch)
 
@@ -71,7 +77,8 @@ def training_stream(
     return _shard_by_data(stream.prefetch(tf.data.AUTOTUNE))
 
 
-def _count(dataset: tf.data.Dataset) -> int:
+def count_examples(dataset: tf.data.Dataset) -> int:
+    """The number of elements of a finite dataset (counted when its cardinality is unknown)."""
     cardinality = int(dataset.cardinality())
     if cardinality >= 0:
         return cardinality
@@ -79,15 +86,22 @@ def _count(dataset: tf.data.Dataset) -> int:
 
 
 def evaluation_batches(
-    dataset: tf.data.Dataset, global_batch_size: int, *, cache: bool = True
+    dataset: tf.data.Dataset,
+    global_batch_size: int,
+    *,
+    cache: bool = True,
+    whole_batches: bool = False,
 ) -> tf.data.Dataset:
-    """cache -> batch(global_batch_size), keeping the last partial batch -> prefetch.
+    """cache -> batch(global_batch_size) -> prefetch.
 
-    Evaluation must see every example once, so the remainder is not dropped.
+    Evaluation sees every example once, so the last partial batch is kept, unless
+    `whole_batches`: for devices that split every batch in equal parts (JAX's DataParallel,
+    whose processes each take their part), where a partial batch need not split.
     """
     if cache:
         dataset = dataset.cache()
-    return _shard_by_data(dataset.batch(global_batch_size).prefetch(tf.data.AUTOTUNE))
+    batches = dataset.batch(global_batch_size, drop_remainder=whole_batches)
+    return _shard_by_data(batches.prefetch(tf.data.AUTOTUNE))
 
 
 def images_and_labels(dataset: tf.data.Dataset):

@@ -32,6 +32,8 @@ from kgen.training.checkpoints import scratch_directory
 from kgen.training.config import TrainConfig
 from kgen.training.run_dir import RunDir
 from kgen.training.run_dir import open_run
+from kgen.training.strategy import batch_split
+from kgen.training.strategy import check_batch_split
 from kgen.training.strategy import describe_devices
 from kgen.training.strategy import fit_scope
 from kgen.training.strategy import is_chief
@@ -115,6 +117,7 @@ def fit(
     family = get_family(family_name)
     train_config = checked_train_config(train_config, family)
     strategy = make_strategy(train_config.strategy)
+    check_batch_split(strategy, train_config.batch_size, train_config.strategy)
     chief = is_chief(strategy)
     train_data, eval_data, info = data or load_data(train_config, family)
     check_steps_per_execution(train_config, info.num_examples)  # before a run folder exists
@@ -164,6 +167,17 @@ def _plan(setup, start_step):
     config, info = setup.train_config, setup.info
     per_epoch = _steps_per_epoch(setup)
     validation = ", validating after each" if setup.eval_data is not None else ""
+    if setup.eval_data is not None and _whole_validation_batches(setup):
+        from kgen.data import count_examples
+
+        total = count_examples(setup.eval_data)
+        kept = total - total % config.batch_size
+        if kept < total:
+            validation += (
+                f" on {kept:,} of the {total:,} validation images (whole batches: "
+                f"each of the {batch_split(setup.strategy)} devices takes an equal part of "
+                "every batch)"
+            )
     left = max(_total_steps(setup) - start_step, 0)
     epochs = f"{config.epochs} epoch{'s' * (config.epochs != 1)}"
     return (
@@ -335,7 +349,8 @@ def _fit_from(setup, start_step, callbacks, verbose):
     per_epoch = _steps_per_epoch(setup)
     validation = None
     if setup.eval_data is not None:
-        validation = evaluation_batches(setup.eval_data, batch_size)
+        whole = _whole_validation_batches(setup)
+        validation = evaluation_batches(setup.eval_data, batch_size, whole_batches=whole)
 
     def stream(from_step):
         return training_stream(setup.train_data, batch_size, setup.seed, skip_batches=from_step)
@@ -365,6 +380,12 @@ def _fit_from(setup, start_step, callbacks, verbose):
         **common,
     )
     return _last(history) or metrics
+
+
+def _whole_validation_batches(setup):
+    """Whether validation drops its last partial batch: where the devices split every batch
+    in equal parts (see `batch_split`), which a partial batch need not allow."""
+    return batch_split(setup.strategy) > 1
 
 
 def _last(history):

@@ -58,6 +58,28 @@ def fit_scope(strategy):
     return contextlib.nullcontext()
 
 
+def batch_split(strategy):
+    """The number of equal parts every batch is split into: JAX's DataParallel gives each
+    device (of every process) an equal part, so a batch must be a multiple of it; 1 for a
+    tf.distribute strategy, which splits a batch unevenly where it must."""
+    if isinstance(strategy, JaxStrategy):
+        return strategy.num_replicas_in_sync
+    return 1
+
+
+def check_batch_split(strategy, batch_size, strategy_name):
+    """Raise ConfigError, in one line naming the values and the fix, when `batch_size`
+    does not split into `batch_split(strategy)` equal parts."""
+    parts = batch_split(strategy)
+    if batch_size % parts:
+        nearest = batch_size // parts * parts or parts
+        raise ConfigError(
+            f"--batch-size {batch_size} does not split evenly across the {parts} devices "
+            f"--strategy {strategy_name} trains on under JAX (each takes an equal part of "
+            f"every batch): pass a multiple of {parts}, such as {nearest}."
+        )
+
+
 def is_chief(strategy):
     """Whether this process writes logs, checkpoints and exports (always true off a cluster)."""
     if isinstance(strategy, JaxStrategy):
