@@ -20,6 +20,7 @@ _VARIABLES = "variables"  # the TF checkpoint's entry holding the {path: variabl
 _VALUE_SUFFIX = "/.ATTRIBUTES/VARIABLE_VALUE"
 _NPZ_STEP = "__step__"  # the .npz entry holding the global step (no variable path has "__")
 _NPZ_NAME = re.compile(rf"{CHECKPOINT_PREFIX}-(\d+)\.npz$")
+_NPZ_TEMPORARY_SUFFIX = ".npz.tmp"
 
 
 def checkpoint_store(directory, max_to_keep=3):
@@ -136,8 +137,9 @@ def _npz_checkpoints(directory):
 
 class NpzCheckpoints:
     """One `ckpt-<step>.npz` per checkpoint: {path: value} and the step, written to a
-    temporary file and renamed into place, so a checkpoint is whole or absent; the newest
-    `max_to_keep` are kept."""
+    temporary file and renamed into place, so a checkpoint is whole or absent (a process
+    killed while writing leaves a temporary file, which is never read and which the next
+    save removes); the newest `max_to_keep` are kept."""
 
     def __init__(self, directory, max_to_keep):
         self.directory = directory
@@ -164,7 +166,7 @@ class NpzCheckpoints:
         values = {path: keras.ops.convert_to_numpy(variable) for path, variable in paths.items()}
         values[_NPZ_STEP] = np.int64(step)
         final = os.path.join(self.directory, f"{CHECKPOINT_PREFIX}-{step}.npz")
-        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=".npz.tmp")
+        handle, temporary = tempfile.mkstemp(dir=self.directory, suffix=_NPZ_TEMPORARY_SUFFIX)
         try:
             with os.fdopen(handle, "wb") as stream:
                 np.savez(stream, **values)
@@ -173,6 +175,9 @@ class NpzCheckpoints:
             os.unlink(temporary)
             raise
         found = _npz_checkpoints(self.directory)
-        for old in sorted(found)[: -self.max_to_keep]:
-            os.unlink(found[old])
+        leftovers = glob.glob(
+            os.path.join(glob.escape(self.directory), f"*{_NPZ_TEMPORARY_SUFFIX}")
+        )
+        for old in [found[step] for step in sorted(found)[: -self.max_to_keep]] + leftovers:
+            os.unlink(old)
         return final
