@@ -67,7 +67,8 @@ class GAN(AdversarialModel):
     Logged: "d_loss", "g_loss"; "d_real" and "d_fake", D's mean verdict on real and fake
     images (sigmoid(s), a probability, for the logistic losses; the score s itself for the
     hinge loss, whose margins are at -1 and +1); and "r1_penalty" (the squared input-gradient
-    norm, times `r1_every` on the steps that compute it) when `r1_weight` > 0.
+    norm, times `r1_every` on the steps that compute it) when `r1_weight` > 0. The
+    discriminator's are means over the `d_steps` discriminator steps of a generator step.
 
     Args:
         generator, discriminator, d_steps, ema_decay, augment, num_classes, seed: as for

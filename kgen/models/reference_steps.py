@@ -187,12 +187,15 @@ class ReferenceAdversarial(ReferenceModel):
         real = ops.cast(images, "float32") * 2.0 - 1.0
         batch = ops.shape(real)[0]
         discriminator = self.discriminator.trainable_variables
+        d_losses = []  # logged as their mean over the critic steps
         for _ in range(self.d_steps):
             fake = self.generator(_with_label(self.draw_z(batch), labels), training=True)
             with tf.GradientTape() as tape:
                 d_loss = self.discriminator_loss(real, fake, labels)
             self.descend(self.d_optimizer, discriminator, tape, d_loss)
             self.after_discriminator_step()
+            d_losses.append(d_loss)
+        d_loss = ops.mean(ops.stack(d_losses))
         z = self.draw_z(batch)
         with tf.GradientTape() as tape:
             fake = self.generator(_with_label(z, labels), training=True)

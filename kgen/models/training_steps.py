@@ -44,6 +44,10 @@ def adversarial_train_step(model, data):
     real = model.to_network_range(real)
     batch = ops.shape(real)[0]
     discriminator = model.discriminator.trainable_variables
+    # The discriminator's terms are logged as their mean over the critic steps: the last
+    # step's alone would hide the others (and with lazy R1, `r1_penalty` would read 0
+    # whenever d_steps is a multiple of r1_every).
+    d_sums = {}
     for _ in range(model.d_steps):
         z = model.draw_latent(batch)
         d_terms = primitives.minimize(
@@ -53,6 +57,8 @@ def adversarial_train_step(model, data):
             "d_loss",
         )
         primitives.once_for_all_replicas(model.after_discriminator_step)
+        d_sums = {name: d_sums.get(name, 0.0) + value for name, value in d_terms.items()}
+    d_terms = {name: total / model.d_steps for name, total in d_sums.items()}
     z = model.draw_latent(batch)
     g_terms = primitives.minimize(
         model.g_optimizer,
