@@ -13,6 +13,7 @@ from pathlib import Path
 
 import keras
 import pytest
+from helpers import jax_environment
 
 TESTS = Path(__file__).resolve().parent
 
@@ -29,12 +30,7 @@ def test_keras_runs_the_backend_asked_for():
 def test_the_backend_tests_pass_under_jax(tmp_path):
     import jax  # noqa: F401  (in the test extra: a missing install fails here, not skips)
 
-    env = dict(
-        os.environ,
-        KERAS_BACKEND="jax",
-        XLA_FLAGS="--xla_force_host_platform_device_count=2",
-        JAX_COMPILATION_CACHE_DIR=str(tmp_path),
-    )
+    env = jax_environment(devices=2, JAX_COMPILATION_CACHE_DIR=str(tmp_path))
     command = [sys.executable, "-m", "pytest", "-m", "backends or jax_only", "-n", "0", "-q"]
     command += ["-p", "no:cacheprovider", "--durations=0", str(TESTS)]
     result = subprocess.run(
@@ -147,7 +143,7 @@ def test_a_jax_run_resumes_as_if_unbroken_logs_and_exports_what_tensorflow_serve
         [sys.executable, "-c", JAX_RUN, str(tmp_path)],
         cwd=TESTS.parent,
         # The three runs of one model compile one program: JAX's cache keeps it.
-        env=dict(os.environ, KERAS_BACKEND="jax", JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla")),
+        env=jax_environment(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "xla")),
         capture_output=True,
         text=True,
         timeout=600,
@@ -257,7 +253,7 @@ def test_the_models_and_a_synthetic_bench_run_on_jax_without_tensorflow():
     result = subprocess.run(
         [sys.executable, "-c", WITHOUT_TENSORFLOW, *bench.split()],
         cwd=TESTS.parent,
-        env=dict(os.environ, KERAS_BACKEND="jax"),  # for the imports before the CLI's
+        env=jax_environment(),  # for the imports before the CLI's
         capture_output=True,
         text=True,
         timeout=300,

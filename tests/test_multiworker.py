@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import FAST_XLA_COMPILE
+from helpers import jax_environment
 
 from kgen.models import VAEConfig
 from kgen.training import TrainConfig
@@ -47,6 +49,7 @@ def _cluster_variables(backend, ports, index):
     if backend == "jax":
         return dict(
             KERAS_BACKEND="jax",
+            XLA_FLAGS=FAST_XLA_COMPILE,
             KERAS_DISTRIBUTION_JOB_ADDRESSES=",".join(addresses),
             KERAS_DISTRIBUTION_NUM_PROCESSES=str(len(ports)),
             KERAS_DISTRIBUTION_PROCESS_ID=str(index),
@@ -155,12 +158,7 @@ def test_two_jax_processes_train_as_one_process_on_two_devices(
     alone = subprocess.run(
         [sys.executable, str(WORKER), str(tfds_data_dir), str(tmp_path / "alone")]
         + [str(tmp_path / "alone.npz"), "", "mirrored"],
-        env=dict(
-            os.environ,
-            KERAS_BACKEND="jax",
-            XLA_FLAGS="--xla_force_host_platform_device_count=2",
-            PYTHONPATH=str(REPO),
-        ),
+        env=jax_environment(devices=2, PYTHONPATH=str(REPO)),
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -13,6 +13,7 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from helpers import jax_environment
 from helpers import small_vae_config
 
 from kgen.errors import TrainingDiverged
@@ -59,29 +60,38 @@ def _run_fit(cwd, data_dir, extra=()):
 
 
 def _latest_step(checkpoints):
-    state = checkpoints / "checkpoint"
-    if not state.is_file():
-        return 0
-    first = state.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-N"
-    return int(first.rsplit("-", 1)[1].rstrip('"'))
+    """The newest checkpoint's step, in either backend's format (0 when there is none)."""
+    state = checkpoints / "checkpoint"  # TensorFlow's
+    if state.is_file():
+        first = state.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-N"
+        return int(first.rsplit("-", 1)[1].rstrip('"'))
+    steps = [int(m[1]) for p in checkpoints.glob("ckpt-*.npz") if (m := NPZ.fullmatch(p.name))]
+    return max(steps, default=0)  # JAX's: ckpt-N.npz
+
+
+NPZ = re.compile(r"ckpt-(\d+)\.npz")
 
 
 # With four steps per execution, Keras calls the callbacks every 4th step: the checkpoints
 # (every 4 steps) still fall on execution ends, and the resumed epoch's rest is a multiple of 4.
-# That case runs the one-step path's kill and resume too, so the one-step case (74 s) is slow.
+# That case runs the one-step path's kill and resume too, so the one-step case (74 s) is slow;
+# so is the same on JAX (its .npz checkpoints; the process killed whenever a checkpoint of
+# step 8 or later has appeared).
 @pytest.mark.parametrize(
-    "extra",
+    "extra, backend",
     [
-        pytest.param((), marks=pytest.mark.slow),
-        ("--steps-per-execution", "4", "--log-every", "8"),
+        pytest.param((), "tensorflow", marks=pytest.mark.slow, id="one"),
+        pytest.param(("--steps-per-execution", "4", "--log-every", "8"), "tensorflow", id="four"),
+        pytest.param((), "jax", marks=pytest.mark.slow, id="jax"),
     ],
-    ids=["one", "four"],
 )
 def test_killed_run_resumes_and_matches_an_uninterrupted_run(
-    tmp_path, tfds_data_dir, mnist_small, extra
+    tmp_path, tfds_data_dir, mnist_small, extra, backend
 ):
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env = dict(os.environ, PYTHONPATH=repo)
+    if backend == "jax":
+        env = jax_environment(PYTHONPATH=repo)
     interrupted, straight = tmp_path / "interrupted", tmp_path / "straight"
     interrupted.mkdir()
     straight.mkdir()
@@ -137,6 +147,14 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_run(
     )
     assert clean.returncode == 0, clean.stderr[-3000:]
     (run_a,), (run_b,) = (interrupted / "runs").iterdir(), (straight / "runs").iterdir()
+    if backend == "jax":  # every variable of the last checkpoints, optimizer and seeds too
+        last_a, last_b = (np.load(run / "checkpoints" / "ckpt-64.npz") for run in (run_a, run_b))
+        assert set(last_a.files) == set(last_b.files)
+        for name in last_a.files:
+            np.testing.assert_allclose(
+                last_a[name], last_b[name], rtol=1e-5, atol=1e-6, err_msg=name
+            )
+        return
     model_a, _ = model_from_run(str(run_a))
     model_b, _ = model_from_run(str(run_b))
     for a, b in zip(model_a.weights, model_b.weights):
