@@ -149,7 +149,8 @@ def test_two_workers_on_loopback_end_with_identical_weights(uninterrupted):
 # On JAX, two processes joined by `jax.distributed` (gloo collectives on CPU), one device
 # each, train as one process does on two devices: Keras's DataParallel gives each process its
 # part of every global batch, and the step's means and batch statistics span both. Slow
-# (95 s on the 2-core CI machine: three JAX processes, two of them at once, and an export).
+# (54 s alone on the 2-core CI machine: three JAX processes, two of them at once, and an
+# export).
 @pytest.mark.slow
 def test_two_jax_processes_train_as_one_process_on_two_devices(
     tmp_path, tfds_data_dir, mnist_small
