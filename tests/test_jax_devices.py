@@ -70,7 +70,8 @@ def test_one_step_same_on_one_and_two_devices(name):
 
 # DataParallel gives each device an equal part of every batch: a batch size that does not
 # split is refused before a run folder exists, and validation keeps whole batches only (the
-# last partial one need not split), as the plan says.
+# last partial one need not split), as the plan says; a validation set without one whole
+# batch is refused too.
 def test_mirrored_runs_need_batches_that_split_and_validate_on_whole_batches(tmp_path):
     import tensorflow as tf
 
@@ -98,6 +99,9 @@ def test_mirrored_runs_need_batches_that_split_and_validate_on_whole_batches(tmp
     ):
         run(3, [])
     assert not (tmp_path / "run3").exists()
+    with pytest.raises(ConfigError, match=r"The 13 validation images make no whole batch of 16"):
+        run(16, [])
+    assert not (tmp_path / "run16").exists()
     said = []
     result = run(4, said)
     assert "validating after each on 12 of the 13 validation images (whole batches" in said[2]

@@ -121,6 +121,7 @@ def fit(
     chief = is_chief(strategy)
     train_data, eval_data, info = data or load_data(train_config, family)
     check_steps_per_execution(train_config, info.num_examples)  # before a run folder exists
+    _check_whole_validation_batch(strategy, eval_data, train_config.batch_size)
     run = _open_run(family, model_config, train_config, info, runs_root, chief)
     _seed_everything(run.seed, deterministic=train_config.seed is not None)
     model = build_model(family, model_config, info, run.seed, strategy, train_config)
@@ -386,6 +387,25 @@ def _whole_validation_batches(setup):
     """Whether validation drops its last partial batch: where the devices split every batch
     in equal parts (see `batch_split`), which a partial batch need not allow."""
     return batch_split(setup.strategy) > 1
+
+
+def _check_whole_validation_batch(strategy, eval_data, batch_size):
+    """Raise ConfigError where validation keeps whole batches only and has not one."""
+    parts = batch_split(strategy)
+    if eval_data is None or parts == 1:
+        return
+    from kgen.data import count_examples
+
+    total = count_examples(eval_data)
+    if total >= batch_size:
+        return
+    largest = total - total % parts
+    fix = f"a --batch-size of at most {largest} or " if largest else ""
+    raise ConfigError(
+        f"The {total} validation images make no whole batch of {batch_size}, and under JAX "
+        f"validation takes whole batches only (each of the {parts} devices takes an equal "
+        f"part of every batch): pass {fix}--eval-split none."
+    )
 
 
 def _last(history):
