@@ -18,7 +18,7 @@ def test_the_subpixel_form_gives_keras_outputs_and_gradients(kernel, strides):
     inputs = np.random.default_rng(0).normal(size=(2, 7, 5, 4)).astype("float32")
     layer.build(inputs.shape)
     layer.bias.assign(np.linspace(-0.5, 0.5, 3).astype("float32"))
-    assert layer._computes_as_subpixel()
+    assert layer._computes_as_subpixel() and layer._subpixel_axes is not None  # the path taken
 
     def outputs(kernel_value, x, native):
         with keras.StatelessScope(state_mapping=[(layer.kernel, kernel_value)]):

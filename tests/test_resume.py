@@ -20,6 +20,7 @@ from kgen.errors import TrainingDiverged
 from kgen.models import VAE
 from kgen.training import TrainConfig
 from kgen.training.build import model_from_run
+from kgen.training.checkpoint_formats import NpzCheckpoints
 from kgen.training.checkpoints import CheckpointCallback
 from kgen.workflows import train
 
@@ -65,11 +66,9 @@ def _latest_step(checkpoints):
     if state.is_file():
         first = state.read_text().splitlines()[0]  # model_checkpoint_path: "ckpt-N"
         return int(first.rsplit("-", 1)[1].rstrip('"'))
-    steps = [int(m[1]) for p in checkpoints.glob("ckpt-*.npz") if (m := NPZ.fullmatch(p.name))]
-    return max(steps, default=0)  # JAX's: ckpt-N.npz
-
-
-NPZ = re.compile(r"ckpt-(\d+)\.npz")
+    store = NpzCheckpoints(str(checkpoints), max_to_keep=3)  # JAX's: ckpt-N.npz
+    latest = store.latest(str(checkpoints))
+    return store.read_step(latest) if latest else 0
 
 
 # With four steps per execution, Keras calls the callbacks every 4th step: the checkpoints

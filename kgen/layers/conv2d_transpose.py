@@ -27,8 +27,23 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
     as one ordinary convolution and a depth-to-space rearrangement. The class keeps Keras's
     name, so layer names and checkpoint paths are those of the Keras layer."""
 
+    def build(self, input_shape):
+        super().build(input_shape)
+        # Which kernel tap feeds which output parity depends on the kernel size, strides and
+        # padding only: worked out once here, not at every call.
+        self._subpixel_axes = None
+        if self._computes_as_subpixel():
+            padding = compute_conv_transpose_padding_args_for_jax(
+                input_shape, (*self.kernel_size, self.filters, input_shape[-1]),
+                self.strides, "same", None, 1,
+            )  # fmt: skip
+            self._subpixel_axes = tuple(
+                _axis_plan(size, stride, pad_left)
+                for size, stride, (pad_left, _) in zip(self.kernel_size, self.strides, padding)
+            )
+
     def call(self, inputs):
-        if not self._computes_as_subpixel():
+        if getattr(self, "_subpixel_axes", None) is None:
             return super().call(inputs)
         outputs = self._subpixel(inputs)
         if self.use_bias:
@@ -47,33 +62,16 @@ class Conv2DTranspose(keras.layers.Conv2DTranspose):
 
     def _subpixel(self, inputs):
         height, width = ops.shape(inputs)[1], ops.shape(inputs)[2]
-        padding = compute_conv_transpose_padding_args_for_jax(
-            inputs.shape,
-            (*self.kernel_size, self.filters, inputs.shape[-1]),
-            self.strides,
-            "same",
-            None,
-            1,
-        )
-        axes = [
-            _taps(size, stride, pad_left)
-            for size, stride, (pad_left, _) in zip(self.kernel_size, self.strides, padding)
-        ]
-        (rows, low_h, window_h), (columns, low_w, window_w) = axes
-        # selection[x, y, a, b, p, q] = 1 where window position (x, y) of output parity (a, b)
-        # takes kernel tap (p, q); the sub-pixel kernel is the kernel gathered by it.
+        (rows, pad_rows), (columns, pad_columns) = self._subpixel_axes
+        # The sub-pixel kernel [x, y, in, a, b, out]: for window position (x, y) and output
+        # parity (a, b), the tap (p, q) that rows[x, a, p] * columns[y, b, q] selects.
+        # Keras's transposed kernel is (kh, kw, filters, in).
+        kernel = ops.einsum("xap,ybq,pqoi->xyiabo", rows, columns, self.kernel)
+        window_h, window_w = rows.shape[0], columns.shape[0]
+        kernel = ops.reshape(kernel, (window_h, window_w, inputs.shape[-1], -1))
+        padded = _pad_or_crop(inputs, pad_rows, pad_columns)
+        outputs = ops.conv(padded, kernel, strides=1, padding="valid")
         stride_h, stride_w = self.strides
-        selection = np.zeros((window_h, window_w, stride_h, stride_w, *self.kernel_size), "float32")
-        for a, row_taps in enumerate(rows):
-            for b, column_taps in enumerate(columns):
-                for x, p in row_taps:
-                    for y, q in column_taps:
-                        selection[x, y, a, b, p, q] = 1.0
-        # Keras's transposed kernel is (kh, kw, filters, in); the ordinary one (x, y, in, out).
-        kernel = ops.einsum("xyabpq,pqoi->xyiabo", selection, self.kernel)
-        channels = inputs.shape[-1]
-        kernel = ops.reshape(kernel, (window_h, window_w, channels, -1))
-        outputs = ops.conv(_pad_or_crop(inputs, low_h, low_w), kernel, strides=1, padding="valid")
         outputs = ops.reshape(outputs, (-1, height, width, stride_h, stride_w, self.filters))
         outputs = ops.transpose(outputs, (0, 1, 3, 2, 4, 5))
         return ops.reshape(outputs, (-1, height * stride_h, width * stride_w, self.filters))
@@ -93,22 +91,23 @@ def _positive(amounts):
     return tuple(max(0, amount) for amount in amounts)
 
 
-def _taps(kernel_size, stride, pad_left):
-    """For one axis: (for each output parity a, the (window position, kernel index) pairs
-    it sums), the input padding (before, after; negative: crop) and the window's size.
+def _axis_plan(kernel_size, stride, pad_left):
+    """For one axis: the selection [window position, output parity, kernel index] (1 where
+    output parity a takes kernel index p at window position x), and the input's padding
+    (before, after; negative: crop).
 
     Output pixel s*m + a of the transposed convolution sums K[k - 1 - t] * x[m + d] over
     the taps t with (a + t - pad_left) % s == 0, d = (a + t - pad_left) // s.
     """
-    offsets = {
-        a: [
-            (t, (a + t - pad_left) // stride)
-            for t in range(kernel_size)
-            if (a + t - pad_left) % stride == 0
-        ]
+    taps = [
+        (a, t, (a + t - pad_left) // stride)
         for a in range(stride)
-    }
-    every = [d for taps in offsets.values() for _, d in taps]
-    low, high = min(every), max(every)
-    parities = [[(d - low, kernel_size - 1 - t) for t, d in offsets[a]] for a in range(stride)]
-    return parities, (-low, high), high - low + 1
+        for t in range(kernel_size)
+        if (a + t - pad_left) % stride == 0
+    ]
+    low = min(d for _, _, d in taps)
+    high = max(d for _, _, d in taps)
+    selection = np.zeros((high - low + 1, stride, kernel_size), "float32")
+    for a, t, d in taps:
+        selection[d - low, a, kernel_size - 1 - t] = 1.0
+    return selection, (-low, high)

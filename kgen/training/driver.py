@@ -121,7 +121,7 @@ def fit(
     chief = is_chief(strategy)
     train_data, eval_data, info = data or load_data(train_config, family)
     check_steps_per_execution(train_config, info.num_examples)  # before a run folder exists
-    _check_whole_validation_batch(strategy, eval_data, train_config.batch_size)
+    left_out = _validation_left_out(strategy, eval_data, train_config.batch_size)
     run = _open_run(family, model_config, train_config, info, runs_root, chief)
     _seed_everything(run.seed, deterministic=train_config.seed is not None)
     model = build_model(family, model_config, info, run.seed, strategy, train_config)
@@ -136,7 +136,7 @@ def fit(
             if start_step
             else f"Training in {run.path}."
         )
-        announce(_plan(setup, start_step))
+        announce(_plan(setup, start_step, left_out))
         extras = [*extras, TimeEstimateCallback(announce, state.step, _total_steps(setup))]
     checkpoints = CheckpointCallback(state, every=train_config.checkpoint_every)
     logger = _tensorboard_logger(setup, run, state) if chief else None
@@ -163,22 +163,13 @@ def _total_steps(setup):
     return setup.train_config.epochs * _steps_per_epoch(setup)
 
 
-def _plan(setup, start_step):
-    """One line saying what `fit` is about to do; the time follows its first steps."""
+def _plan(setup, start_step, validation_left_out):
+    """One line saying what `fit` is about to do; the time follows its first steps.
+    `validation_left_out` says which validation images are left out, if any."""
     config, info = setup.train_config, setup.info
     per_epoch = _steps_per_epoch(setup)
     validation = ", validating after each" if setup.eval_data is not None else ""
-    if setup.eval_data is not None and _whole_validation_batches(setup):
-        from kgen.data import count_examples
-
-        total = count_examples(setup.eval_data)
-        kept = total - total % config.batch_size
-        if kept < total:
-            validation += (
-                f" on {kept:,} of the {total:,} validation images (whole batches: "
-                f"each of the {batch_split(setup.strategy)} devices takes an equal part of "
-                "every batch)"
-            )
+    validation += validation_left_out
     left = max(_total_steps(setup) - start_step, 0)
     epochs = f"{config.epochs} epoch{'s' * (config.epochs != 1)}"
     return (
@@ -350,7 +341,7 @@ def _fit_from(setup, start_step, callbacks, verbose):
     per_epoch = _steps_per_epoch(setup)
     validation = None
     if setup.eval_data is not None:
-        whole = _whole_validation_batches(setup)
+        whole = batch_split(setup.strategy) > 1  # see _validation_left_out
         validation = evaluation_batches(setup.eval_data, batch_size, whole_batches=whole)
 
     def stream(from_step):
@@ -383,28 +374,31 @@ def _fit_from(setup, start_step, callbacks, verbose):
     return _last(history) or metrics
 
 
-def _whole_validation_batches(setup):
-    """Whether validation drops its last partial batch: where the devices split every batch
-    in equal parts (see `batch_split`), which a partial batch need not allow."""
-    return batch_split(setup.strategy) > 1
-
-
-def _check_whole_validation_batch(strategy, eval_data, batch_size):
-    """Raise ConfigError where validation keeps whole batches only and has not one."""
+def _validation_left_out(strategy, eval_data, batch_size):
+    """Where the devices split every batch in equal parts (see `batch_split`), validation
+    keeps whole batches only, as a partial one need not split: the words for the plan line
+    saying how many validation images that leaves out ("" when none), or a ConfigError when
+    not one whole batch is left."""
     parts = batch_split(strategy)
     if eval_data is None or parts == 1:
-        return
+        return ""
     from kgen.data import count_examples
 
     total = count_examples(eval_data)
-    if total >= batch_size:
-        return
-    largest = total - total % parts
-    fix = f"a --batch-size of at most {largest} or " if largest else ""
-    raise ConfigError(
-        f"The {total} validation images make no whole batch of {batch_size}, and under JAX "
-        f"validation takes whole batches only (each of the {parts} devices takes an equal "
-        f"part of every batch): pass {fix}--eval-split none."
+    kept = total - total % batch_size
+    if not kept:
+        largest = total - total % parts
+        fix = f"a --batch-size of at most {largest} or " if largest else ""
+        raise ConfigError(
+            f"The {total} validation images make no whole batch of {batch_size}, and under "
+            f"JAX validation takes whole batches only (each of the {parts} devices takes an "
+            f"equal part of every batch): pass {fix}--eval-split none."
+        )
+    if kept == total:
+        return ""
+    return (
+        f" on {kept:,} of the {total:,} validation images (whole batches: each of the "
+        f"{parts} devices takes an equal part of every batch)"
     )
 
 
